@@ -1,0 +1,50 @@
+"""Pipeline stages that later versions provide: listed in ``--help``, honest when called."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import NotBuiltYetError
+
+# (command, verbs or None, help, what it will do)
+_PLANNED = [
+    ("lm", ["train"], "train the built-in DNA language model", "model adapters and built-in model"),
+    ("extract", None, "run a DNA model over a genome and store activations (HDF5)",
+     "the activation store"),
+    ("acts", ["merge", "info"], "merge sharded activation stores; describe a store",
+     "the activation store"),
+    ("sae", ["train", "eval", "import"], "train, evaluate and import sparse autoencoders",
+     "SAE training"),
+    ("features", ["encode"], "encode sparse feature activations per position",
+     "feature alignment"),
+    ("align", None, "score every SAE feature against every concept", "feature alignment"),
+    ("rank", None, "rank features into known and candidate novel concepts", "feature ranking"),
+    ("export", None, "export feature tracks (BED/bigWig), IGV sessions and UCSC hubs",
+     "export"),
+    ("report", None, "write the HTML report", "reporting"),
+]
+
+
+def register(sub) -> None:
+    for command, verbs, help_text, part in _PLANNED:
+        parser = sub.add_parser(command, help=f"{help_text} [not built yet]")
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        parser.set_defaults(handler=_not_built(command, part))
+        if verbs:
+            parser.description = f"{help_text}. Verbs: {', '.join(verbs)}. Not built yet."
+
+
+def _not_built(command: str, part: str):
+    def handler(args: argparse.Namespace) -> int:
+        raise NotBuiltYetError(
+            f"this stage is not built yet in genointerp {_version()}; it arrives with {part}. "
+            "Stages that work now: data, concepts, demo"
+        )
+
+    return handler
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

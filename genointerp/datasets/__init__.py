@@ -1,0 +1,24 @@
+"""Public data sets: manifests in ``data_manifests/``, fetched into a verified cache.
+
+Files come from ``$GENOINTERP_DATA_MIRROR`` when it is set (offline clusters,
+CI) and from their public URLs otherwise.  Nothing is downloaded at import.
+"""
+
+from ._dataset import Dataset, load
+from ._fetch import cached_path, fetch_file, sha256_file, verify
+from ._manifest import ContigSpec, FileSpec, Manifest, get_manifest, list_manifests, read_manifest
+
+__all__ = [
+    "ContigSpec",
+    "Dataset",
+    "FileSpec",
+    "Manifest",
+    "cached_path",
+    "fetch_file",
+    "get_manifest",
+    "list_manifests",
+    "load",
+    "read_manifest",
+    "sha256_file",
+    "verify",
+]

@@ -1,0 +1,20 @@
+"""Genomes and annotations: FASTA, GenBank, GFF3 and BED in, pyranges out.
+
+All coordinates are 0-based half-open; column names come from :mod:`genointerp.names`.
+"""
+
+from ._aliases import ContigAliases, read_alias_table
+from ._genome import Genome
+from ._read import annotation_table, read_annotations, read_bed, read_fasta, read_genbank, read_gff3
+
+__all__ = [
+    "ContigAliases",
+    "Genome",
+    "annotation_table",
+    "read_alias_table",
+    "read_annotations",
+    "read_bed",
+    "read_fasta",
+    "read_genbank",
+    "read_gff3",
+]

@@ -1,0 +1,58 @@
+"""Column names, attribute keys and option sets used across genointerp.
+
+Every table of intervals in genointerp uses these column names (the pyranges
+0.x convention) and 0-based half-open coordinates.  Import them from here
+rather than spelling the strings out.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# Interval table columns (pyranges convention).
+CHROM = "Chromosome"
+START = "Start"
+END = "End"
+STRAND = "Strand"
+
+# Annotation table columns added by genointerp's readers.
+FEATURE = "Feature"  # feature type: GFF3 column 3 / GenBank feature key / BED "bed"
+SOURCE = "Source"  # GFF3 column 2; GenBank and BED use the file name
+SCORE = "Score"
+PHASE = "Phase"  # CDS phase (GFF3 column 8); -1 when unknown
+ID = "ID"  # feature identifier; generated as "<file>:<line>" when absent
+NAME = "Name"
+PARENT = "Parent"  # one parent id per row; multi-parent features are exploded
+FILE = "File"  # file the row came from
+LINE = "Line"  # line (GFF3/BED) or record number (GenBank) in that file
+ATTRIBUTES = "Attributes"  # remaining key=value attributes as a dict
+
+# Concept track columns.
+CONCEPT = "Concept"
+ELEMENT = "Element"  # element (instance) id within a concept
+
+ANNOTATION_COLUMNS = (
+    CHROM, START, END, STRAND, FEATURE, SOURCE, SCORE, PHASE, ID, NAME, PARENT, FILE, LINE,
+)
+
+# Strand values.
+Strand = Literal["+", "-"]
+STRANDS: tuple[str, ...] = get_args(Strand)
+UNSTRANDED = "."
+ANNOTATION_STRANDS = ("+", "-", ".")
+
+# Option sets.
+FileFormat = Literal["fasta", "gff3", "genbank", "bed", "tsv", "csv", "meme", "transfac", "text"]
+FILE_FORMATS: tuple[str, ...] = get_args(FileFormat)
+
+DatasetKind = Literal["prokaryote", "archaeon", "eukaryote", "motifs", "table"]
+DATASET_KINDS: tuple[str, ...] = get_args(DatasetKind)
+
+# HDF5 encoding attributes (see docs/file_formats.md).
+ENCODING_TYPE = "encoding-type"
+ENCODING_VERSION = "encoding-version"
+
+# Environment variables.
+ENV_CACHE = "GENOINTERP_CACHE"
+ENV_MIRROR = "GENOINTERP_DATA_MIRROR"
+ENV_OFFLINE = "GENOINTERP_OFFLINE"
