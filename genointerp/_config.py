@@ -87,7 +87,8 @@ def from_dict(cls: type[T], data: Any, path: str | Path, what: str = "") -> T:
     kwargs = {}
     for name, field in fields.items():
         if name not in data:
-            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            required = field.default is dataclasses.MISSING
+            if required and field.default_factory is dataclasses.MISSING:
                 raise ConfigError(path, f"{what} lacks required key {name!r}",
                                   f"add '{name}:'", line=line)
             continue

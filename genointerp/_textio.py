@@ -91,6 +91,14 @@ def decode_line(
         ) from exc
 
 
+_TEXT_BYTES = bytes([9, 10, 11, 12, 13, *range(32, 127)])
+
+
+def looks_binary(data: bytes) -> bool:
+    """True when the first 64 bytes hold control characters or bytes above ASCII."""
+    return bool(data[:64].translate(None, _TEXT_BYTES))
+
+
 def sniff_format(path: str | Path, error: type[InputFormatError]) -> str:
     """Guess ``fasta``, ``genbank`` or ``gff3`` from the first non-blank line."""
     for lineno, raw in iter_lines(path, error, "sequence"):
@@ -103,10 +111,10 @@ def sniff_format(path: str | Path, error: type[InputFormatError]) -> str:
             return "genbank"
         if line.startswith(b"##gff-version"):
             return "gff3"
-        if any(b < 9 or 13 < b < 32 or b > 126 for b in line[:64]):
+        if looks_binary(line):
             raise error(
                 path, "is binary data, not a text sequence file",
-                "give a FASTA, GenBank or GFF3 file (plain text or gzip-compressed)",
+                "give a FASTA, GenBank or GFF3 file (plain text or gzip-compressed)", line=lineno,
             )
         text = line[:40].decode("utf-8", "replace")
         raise error(

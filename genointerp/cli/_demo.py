@@ -31,12 +31,10 @@ def run_demo(args: argparse.Namespace) -> int:
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
     dataset = load(args.dataset, progress=True)
-    paths = dataset.fetch()
-    print(f"[1/3] fetched {len(paths)} files of {dataset.name}")
     genome = dataset.genome()
-    print(f"      {genome}")
-    tracks = build(genome, dataset.manifest.catalog, dataset.annotation_table(genome),
-                   progress=True)
+    annotations = dataset.annotation_table(genome, missing="skip")
+    print(f"[1/3] {dataset.name}: {genome}; {len(annotations):,} annotation rows")
+    tracks = build(genome, dataset.manifest.catalog, annotations, progress=True)
     tracks.write(out / "concepts.h5")
     summary = tracks.summary()
     summary.to_csv(out / "concepts_summary.tsv", sep="\t", index=False)

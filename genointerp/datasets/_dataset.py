@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pyranges as pr
 
+from ..errors import DatasetError
 from ..io import Genome
 from ..io._read import annotation_table
 from ..io._table import to_pyranges
 from ._fetch import fetch_file
 from ._manifest import Manifest, get_manifest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,15 +54,29 @@ class Dataset:
         spec = self.manifest.file(self.manifest.genome or "")
         genome = Genome.open(self.path(spec.name), format=spec.format,
                              aliases=self.manifest.aliases)
-        genome.set_circular(n for n, c in self.manifest.contigs.items() if c.circular and n in genome)
+        genome.set_circular(
+            n for n, c in self.manifest.contigs.items() if c.circular and n in genome
+        )
         return genome
 
-    def annotation_table(self, genome: Genome | None = None) -> pd.DataFrame:
-        """All default annotation files in one table (each file filtered by its ``keep_sources``)."""
+    def annotation_table(
+        self, genome: Genome | None = None, *, missing: Literal["error", "skip"] = "error"
+    ) -> pd.DataFrame:
+        """All default annotation files in one table (each file filtered by its ``keep_sources``).
+
+        With ``missing="skip"``, a file that cannot be fetched (e.g. a derived file
+        with no public URL and no mirror) is left out with a warning.
+        """
         genome = genome or self.genome()
         tables = []
         for name in self.manifest.annotations:
             spec = self.manifest.file(name)
+            if missing == "skip":
+                try:
+                    self.path(name)
+                except DatasetError as exc:
+                    log.warning("leaving out %s: %s", name, exc)
+                    continue
             tables.append(annotation_table(self.path(name), genome, format=spec.format,
                                            keep_sources=spec.keep_sources))
         return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
@@ -68,5 +87,5 @@ class Dataset:
 
 
 def load(name: str | Path, *, progress: bool = False) -> Dataset:
-    """The data set called ``name`` (see ``genointerp data list``) or described by a manifest path."""
+    """The data set called ``name`` (see ``genointerp data list``) or a manifest path."""
     return Dataset(get_manifest(name), progress=progress)

@@ -1,4 +1,4 @@
-"""Fetch data-set files into the cache, from a mirror folder or their public URL, and verify them."""
+"""Fetch data-set files into the cache, from a mirror folder or their URL, and verify them."""
 
 from __future__ import annotations
 
@@ -52,35 +52,29 @@ def fetch_file(
 
 
 def _copy_from_source(manifest: Manifest, spec: FileSpec, tmp: Path, progress: bool) -> str:
+    """Copy from the mirror when it has the file, else download (unless offline)."""
+    label = f"{manifest.name}/{spec.name}"
     mirror = os.environ.get(ENV_MIRROR)
-    if mirror:
-        source = Path(mirror).expanduser() / spec.mirror_path
-        if not Path(mirror).expanduser().is_dir():
-            raise DatasetError(
-                f"{manifest.name}/{spec.name}: the mirror folder {mirror} ({ENV_MIRROR}) does not "
-                f"exist. Fix: point {ENV_MIRROR} at a folder holding {spec.mirror_path}, or unset "
-                "it to download from the public URL"
-            )
-        if not source.is_file():
-            raise DatasetError(
-                f"{manifest.name}/{spec.name}: not found in the mirror at {source}. Fix: copy "
-                f"the file there, or unset {ENV_MIRROR} to download it from "
-                f"{spec.url or '(no public URL: derived file)'}"
-            )
+    source = Path(mirror).expanduser() / spec.mirror_path if mirror else None
+    if source is not None and source.is_file():
         _copy(source, tmp, progress, spec.name)
         return str(source)
+    where = (f"the mirror {mirror} ({ENV_MIRROR}) has no {spec.mirror_path}" if mirror
+             else f"{ENV_MIRROR} is not set")
     if spec.url is None:
         raise DatasetError(
-            f"{manifest.name}/{spec.name} is a derived file with no public URL "
-            f"({spec.derived_from or 'see its manifest'}). Fix: set {ENV_MIRROR} to a folder "
+            f"{label}: {where}, and the file has no public URL (derived file: "
+            f"{spec.derived_from or 'see its manifest'}). Fix: set {ENV_MIRROR} to a folder "
             f"holding {spec.mirror_path}"
         )
     if os.environ.get(ENV_OFFLINE):
         raise DatasetError(
-            f"{manifest.name}/{spec.name} is not in the cache and {ENV_OFFLINE} is set. Fix: set "
-            f"{ENV_MIRROR} to a folder holding {spec.mirror_path}, or fetch it on a machine "
-            "with internet access and copy the cache"
+            f"{label}: {where}, and {ENV_OFFLINE} forbids downloading it from {spec.url}. "
+            f"Fix: set {ENV_MIRROR} to a folder holding {spec.mirror_path}, or unset "
+            f"{ENV_OFFLINE} on a machine with internet access"
         )
+    if mirror:
+        log.warning("%s: %s; downloading from %s", label, where, spec.url)
     _download(spec.url, tmp, progress, spec.name)
     return spec.url
 

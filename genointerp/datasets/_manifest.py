@@ -120,7 +120,7 @@ class Manifest:
 
 
 def manifest_dirs() -> list[Path]:
-    """Folders searched for manifests: ``$GENOINTERP_MANIFESTS`` (``:``-separated) then the built-in ones."""
+    """Folders searched for manifests: ``$GENOINTERP_MANIFESTS`` (``:``-separated), built-in."""
     import os
 
     extra = [Path(p) for p in os.environ.get("GENOINTERP_MANIFESTS", "").split(os.pathsep) if p]
@@ -159,6 +159,7 @@ def get_manifest(name: str | Path) -> Manifest:
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise DatasetError(
             f"no data set called {name!r}. Fix: {hint}`genointerp data list` shows the "
-            f"{len(available)} known data sets; add your own with a manifest in $GENOINTERP_MANIFESTS"
+            f"{len(available)} known data sets; add your own with a manifest in "
+            "$GENOINTERP_MANIFESTS"
         )
     return read_manifest(available[name])

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from .. import names
-from ..errors import AnnotationFormatError
 from .._textio import decode_line, iter_lines
+from ..errors import AnnotationFormatError
 from ._genome import Genome
 from ._table import ContigChecker, UnknownContigs, build_table, empty_core
 

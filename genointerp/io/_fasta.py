@@ -7,8 +7,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import GenomeFormatError
 from .._textio import iter_lines
+from ..errors import GenomeFormatError
 from ._pack import ContigInfo, SequencePacker
 
 

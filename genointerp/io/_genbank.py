@@ -15,8 +15,8 @@ from Bio import SeqIO
 from Bio.SeqRecord import SeqRecord
 
 from .. import names
-from ..errors import AnnotationFormatError, GenomeFormatError, InputFormatError
 from .._textio import open_binary
+from ..errors import AnnotationFormatError, GenomeFormatError, InputFormatError
 from ._pack import ContigInfo, SequencePacker
 
 _CHUNK = 1 << 20
@@ -47,7 +47,8 @@ def iter_genbank(
             record=f"#{n + 1}",
         ) from exc
     if n == 0:
-        raise error(path, "holds no GenBank records", "give a GenBank flat file starting with LOCUS")
+        raise error(path, "holds no GenBank records",
+                    "give a GenBank flat file starting with LOCUS")
 
 
 def _check_complete(path: str | Path, error: type[InputFormatError]) -> None:
@@ -112,7 +113,8 @@ def read_genbank_table(
                 continue
             qualifiers = {k: ",".join(map(str, v)) for k, v in feature.qualifiers.items()}
             tag = qualifiers.get("locus_tag")
-            feature_id = f"{feature.type}-{tag}" if tag else f"{feature.type}-{record.id}:{n_feature}"
+            feature_id = (f"{feature.type}-{tag}" if tag
+                          else f"{feature.type}-{record.id}:{n_feature}")
             phase = int(qualifiers.get("codon_start", "1")) - 1 if feature.type == "CDS" else -1
             for part in feature.location.parts:
                 start, end = int(part.start), int(part.end)

@@ -17,8 +17,8 @@ import pandas as pd
 
 from .. import names
 from .._cache import cache_subdir
-from ..errors import GenomeFormatError
 from .._textio import sniff_format
+from ..errors import GenomeFormatError
 from ._aliases import ContigAliases
 from ._fasta import pack_fasta
 from ._genbank import pack_genbank

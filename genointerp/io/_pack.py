@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .._textio import looks_binary
 from ..errors import GenomeFormatError
 
 _IUPAC_AMBIGUOUS = b"RYSWKMBDHVN"
@@ -89,6 +90,11 @@ class SequencePacker:
     def add(self, chunk: bytes, *, line: int) -> None:
         record = self._record
         if record is None:
+            if looks_binary(chunk):
+                raise GenomeFormatError(
+                    self.source, "is binary data, not FASTA text",
+                    "give a plain-text or gzip-compressed FASTA file", line=line,
+                )
             raise GenomeFormatError(
                 self.source, "sequence data before the first '>' header line",
                 "start the file with a header line such as '>chr1'", line=line,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pyranges as pr
 
-from ..errors import AnnotationFormatError
 from .._textio import iter_lines
+from ..errors import AnnotationFormatError
 from ._bed import read_bed_table
 from ._genbank import read_genbank_table
 from ._genome import Genome

@@ -32,7 +32,9 @@ class ContigChecker:
         self._resolved: dict[str, str | None] = {}
         self.dropped = 0
 
-    def contig(self, name: str, *, line: int | None = None, record: str | None = None) -> str | None:
+    def contig(
+        self, name: str, *, line: int | None = None, record: str | None = None
+    ) -> str | None:
         """The genome's name for ``name``; None when unknown and ``unknown_contigs='drop'``."""
         if self.genome is None:
             return name
@@ -43,8 +45,7 @@ class ContigChecker:
                 if self.unknown_contigs == "drop":
                     self._resolved[name] = None
                 else:
-                    message = str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
-                    problem, _, fix = message.partition(". Fix: ")
+                    problem, _, fix = str(exc).partition(". Fix: ")
                     raise AnnotationFormatError(
                         self.path, problem, fix + "; or pass unknown_contigs='drop'",
                         line=line, record=record,

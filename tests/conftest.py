@@ -1,0 +1,61 @@
+"""Shared fixtures: fixed seeds, an isolated cache, offline mode, and the reference-data mirror."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds():
+    random.seed(0)
+    np.random.seed(0)  # noqa: NPY002 - seeds code that uses the legacy global RNG
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Every test session gets its own cache, and nothing is ever downloaded."""
+    cache = tmp_path_factory.mktemp("genointerp-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GENOINTERP_CACHE", str(cache))
+    patch.setenv("GENOINTERP_OFFLINE", "1")
+    yield cache
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The reference-data mirror; under CI=true a missing mirror fails instead of skipping."""
+    path = Path(os.environ.get("GENOINTERP_DATA_MIRROR") or REPO.parent / "shared" / "data")
+    if not (path / "ecoli_k12").is_dir():
+        message = (f"reference data mirror not found at {path}: set GENOINTERP_DATA_MIRROR to the "
+                   "folder holding the public data sets (../shared/data on project machines)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GENOINTERP_DATA_MIRROR", str(path))
+    yield path
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def ecoli(mirror):
+    """E. coli K-12: (genome, concept tracks) built once per session."""
+    import genointerp as gi
+
+    dataset = gi.datasets.load("ecoli_k12")
+    genome = dataset.genome()
+    return genome, gi.concepts.build(genome, "prokaryote", dataset.annotation_table(genome))
+
+
+@pytest.fixture
+def tiny_gff3() -> Path:
+    return DATA / "tiny.gff3"

@@ -1,0 +1,72 @@
+"""The command line: every stage listed, honest stubs, one-line errors, working stages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from genointerp.cli import EXIT_NOT_BUILT, main
+from tests.conftest import DATA
+
+STAGES = ["data", "concepts", "lm", "extract", "acts", "sae", "features", "align", "rank",
+          "export", "report", "demo"]
+
+
+def test_help_lists_every_stage(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for stage in STAGES:
+        assert f"    {stage} " in text
+
+
+def test_unbuilt_stage_says_so_and_exits_non_zero(capsys):
+    assert main(["sae", "train", "--config", "x.yaml"]) == EXIT_NOT_BUILT
+    assert "not built yet" in capsys.readouterr().err
+
+
+def test_bad_input_prints_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.fa"
+    bad.write_text("ACGT\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "genointerp", "concepts", "build", "--genome", str(bad),
+         "--annotations", str(DATA / "tiny.bed"), "--catalog", "prokaryote", "-o",
+         str(tmp_path / "out.h5")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "bad.fa" in lines[0] and "Fix:" in lines[0]
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_concepts_build_and_bed_from_files(tmp_path, capsys):
+    out = tmp_path / "tracks.h5"
+    assert main(["concepts", "build", "--genome", str(DATA / "tiny.gff3"), "--annotations",
+                 str(DATA / "tiny.gff3"), "--catalog", "eukaryote", "--concepts",
+                 "exon,splice_donor", "-o", str(out)]) == 0
+    assert main(["concepts", "bed", str(out), "-o", str(tmp_path / "bed")]) == 0
+    assert sorted(p.name for p in (tmp_path / "bed").iterdir()) == ["exon.bed",
+                                                                     "splice_donor.bed"]
+    donors = (tmp_path / "bed" / "splice_donor.bed").read_text().splitlines()
+    assert len(donors) == 1 + 3
+
+
+def test_data_list_and_path(mirror, capsys):
+    assert main(["data", "list"]) == 0
+    assert "ecoli_k12" in capsys.readouterr().out
+    assert main(["data", "path", "ecoli_k12"]) == 0
+    assert capsys.readouterr().out.strip().endswith("ecoli_k12_MG1655_NC_000913.3.fna.gz")
+
+
+@pytest.mark.slow
+def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
+    assert (tmp_path / "demo" / "concepts.h5").is_file()
+    summary = (tmp_path / "demo" / "concepts_summary.tsv").read_text()
+    assert "\ntrna\t" in summary
+    assert len(list((tmp_path / "demo" / "bed").glob("*.bed"))) == 26
