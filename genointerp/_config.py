@@ -56,7 +56,9 @@ def load_yaml(path: str | Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
-            path, f"is not valid YAML: {problem}", "fix the YAML syntax at that line",
+            path,
+            f"is not valid YAML: {problem}",
+            "fix the YAML syntax at that line",
             line=mark.line + 1 if mark else None,
         ) from None
 
@@ -71,8 +73,12 @@ def from_dict(cls: type[T], data: Any, path: str | Path, what: str = "") -> T:
     what = what or cls.__name__
     line = getattr(data, "line", None)
     if not isinstance(data, dict):
-        raise ConfigError(path, f"{what} must be a mapping of keys to values, got "
-                          f"{type(data).__name__}", "see the documented format", line=line)
+        raise ConfigError(
+            path,
+            f"{what} must be a mapping of keys to values, got {type(data).__name__}",
+            "see the documented format",
+            line=line,
+        )
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     lines = getattr(data, "lines", {})
     for key in data:
@@ -80,8 +86,10 @@ def from_dict(cls: type[T], data: Any, path: str | Path, what: str = "") -> T:
             close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
-                path, f"unknown key {key!r} in {what}",
-                f"{hint}valid keys are {', '.join(fields)}", line=lines.get(key, line),
+                path,
+                f"unknown key {key!r} in {what}",
+                f"{hint}valid keys are {', '.join(fields)}",
+                line=lines.get(key, line),
             )
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -89,11 +97,13 @@ def from_dict(cls: type[T], data: Any, path: str | Path, what: str = "") -> T:
         if name not in data:
             required = field.default is dataclasses.MISSING
             if required and field.default_factory is dataclasses.MISSING:
-                raise ConfigError(path, f"{what} lacks required key {name!r}",
-                                  f"add '{name}:'", line=line)
+                raise ConfigError(
+                    path, f"{what} lacks required key {name!r}", f"add '{name}:'", line=line
+                )
             continue
-        kwargs[name] = _convert(hints[name], data[name], path, f"{what}.{name}",
-                                lines.get(name, line))
+        kwargs[name] = _convert(
+            hints[name], data[name], path, f"{what}.{name}", lines.get(name, line)
+        )
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -114,19 +124,30 @@ def _convert(hint: Any, value: Any, path, what: str, line: int | None) -> Any:
         return value
     if origin is list or origin is tuple:
         if not isinstance(value, list):
-            raise ConfigError(path, f"{what} must be a list", f"write '{what.split('.')[-1]}: "
-                              "[...]'", line=line)
+            raise ConfigError(
+                path, f"{what} must be a list", f"write '{what.split('.')[-1]}: [...]'", line=line
+            )
         inner = args[0] if args else Any
-        return [_convert(inner, v, path, f"{what}[{i}]", getattr(v, "line", line))
-                for i, v in enumerate(value)]
+        return [
+            _convert(inner, v, path, f"{what}[{i}]", getattr(v, "line", line))
+            for i, v in enumerate(value)
+        ]
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(path, f"{what} is {value!r}, expected one of "
-                              f"{', '.join(map(repr, args))}", "use one of those", line=line)
+            raise ConfigError(
+                path,
+                f"{what} is {value!r}, expected one of {', '.join(map(repr, args))}",
+                "use one of those",
+                line=line,
+            )
         return value
     if hint in (int, float, str, bool) and not _is_type(value, hint):
-        raise ConfigError(path, f"{what} is {value!r}, expected {hint.__name__}",
-                          f"write a {hint.__name__}", line=line)
+        raise ConfigError(
+            path,
+            f"{what} is {value!r}, expected {hint.__name__}",
+            f"write a {hint.__name__}",
+            line=line,
+        )
     return value
 
 

@@ -113,8 +113,10 @@ def sniff_format(path: str | Path, error: type[InputFormatError]) -> str:
             return "gff3"
         if looks_binary(line):
             raise error(
-                path, "is binary data, not a text sequence file",
-                "give a FASTA, GenBank or GFF3 file (plain text or gzip-compressed)", line=lineno,
+                path,
+                "is binary data, not a text sequence file",
+                "give a FASTA, GenBank or GFF3 file (plain text or gzip-compressed)",
+                line=lineno,
             )
         text = line[:40].decode("utf-8", "replace")
         raise error(

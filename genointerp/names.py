@@ -32,7 +32,19 @@ CONCEPT = "Concept"
 ELEMENT = "Element"  # element (instance) id within a concept
 
 ANNOTATION_COLUMNS = (
-    CHROM, START, END, STRAND, FEATURE, SOURCE, SCORE, PHASE, ID, NAME, PARENT, FILE, LINE,
+    CHROM,
+    START,
+    END,
+    STRAND,
+    FEATURE,
+    SOURCE,
+    SCORE,
+    PHASE,
+    ID,
+    NAME,
+    PARENT,
+    FILE,
+    LINE,
 )
 
 # Strand values.

@@ -35,8 +35,10 @@ def mirror() -> Path:
     """The reference-data mirror; under CI=true a missing mirror fails instead of skipping."""
     path = Path(os.environ.get("GENOINTERP_DATA_MIRROR") or REPO.parent / "shared" / "data")
     if not (path / "ecoli_k12").is_dir():
-        message = (f"reference data mirror not found at {path}: set GENOINTERP_DATA_MIRROR to the "
-                   "folder holding the public data sets (../shared/data on project machines)")
+        message = (
+            f"reference data mirror not found at {path}: set GENOINTERP_DATA_MIRROR to the "
+            "folder holding the public data sets (../shared/data on project machines)"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)

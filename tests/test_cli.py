@@ -10,8 +10,20 @@ import pytest
 from genointerp.cli import EXIT_NOT_BUILT, main
 from tests.conftest import DATA
 
-STAGES = ["data", "concepts", "lm", "extract", "acts", "sae", "features", "align", "rank",
-          "export", "report", "demo"]
+STAGES = [
+    "data",
+    "concepts",
+    "lm",
+    "extract",
+    "acts",
+    "sae",
+    "features",
+    "align",
+    "rank",
+    "export",
+    "report",
+    "demo",
+]
 
 
 def test_help_lists_every_stage(capsys):
@@ -32,10 +44,24 @@ def test_bad_input_prints_one_line_without_traceback(tmp_path):
     bad = tmp_path / "bad.fa"
     bad.write_text("ACGT\n")
     result = subprocess.run(
-        [sys.executable, "-m", "genointerp", "concepts", "build", "--genome", str(bad),
-         "--annotations", str(DATA / "tiny.bed"), "--catalog", "prokaryote", "-o",
-         str(tmp_path / "out.h5")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "genointerp",
+            "concepts",
+            "build",
+            "--genome",
+            str(bad),
+            "--annotations",
+            str(DATA / "tiny.bed"),
+            "--catalog",
+            "prokaryote",
+            "-o",
+            str(tmp_path / "out.h5"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -44,14 +70,75 @@ def test_bad_input_prints_one_line_without_traceback(tmp_path):
     assert not (tmp_path / "out.h5").exists()
 
 
+BAD_INPUTS = {
+    "gff3_end_before_start": (
+        "g.gff3",
+        "##gff-version 3\nchrT\tx\tCDS\t9\t3\t.\t+\t0\tID=a\n",
+        "line 2: end 3 is before start 9",
+    ),
+    "bed_negative": ("g.bed", "chrT\t-1\t5\n", "line 1: negative coordinate"),
+    "catalog_unknown_key": (
+        "c.yaml",
+        "catalog: c\nconcepts: []\nconcept: []\n",
+        "line 3: unknown key 'concept'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_annotation_or_catalog_leaves_no_output(tmp_path, capsys, case):
+    name, text, expected = BAD_INPUTS[case]
+    bad = tmp_path / name
+    bad.write_text(text)
+    annotations, catalog = (
+        (str(bad), "eukaryote") if name != "c.yaml" else (str(DATA / "tiny.bed"), str(bad))
+    )
+    out = tmp_path / "out" / "tracks.h5"
+    assert (
+        main(
+            [
+                "concepts",
+                "build",
+                "--genome",
+                str(DATA / "tiny.gff3"),
+                "--annotations",
+                annotations,
+                "--catalog",
+                catalog,
+                "-o",
+                str(out),
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert expected in err and name in err and "Fix:" in err
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
 def test_concepts_build_and_bed_from_files(tmp_path, capsys):
     out = tmp_path / "tracks.h5"
-    assert main(["concepts", "build", "--genome", str(DATA / "tiny.gff3"), "--annotations",
-                 str(DATA / "tiny.gff3"), "--catalog", "eukaryote", "--concepts",
-                 "exon,splice_donor", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "concepts",
+                "build",
+                "--genome",
+                str(DATA / "tiny.gff3"),
+                "--annotations",
+                str(DATA / "tiny.gff3"),
+                "--catalog",
+                "eukaryote",
+                "--concepts",
+                "exon,splice_donor",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert main(["concepts", "bed", str(out), "-o", str(tmp_path / "bed")]) == 0
-    assert sorted(p.name for p in (tmp_path / "bed").iterdir()) == ["exon.bed",
-                                                                     "splice_donor.bed"]
+    assert sorted(p.name for p in (tmp_path / "bed").iterdir()) == ["exon.bed", "splice_donor.bed"]
     donors = (tmp_path / "bed" / "splice_donor.bed").read_text().splitlines()
     assert len(donors) == 1 + 3
 

@@ -39,10 +39,19 @@ def tiny(tiny_gff3, tmp_path):
 def test_exons_introns_and_splice_sites_follow_the_gene_models(tiny):
     _, tracks = tiny
     # exons shared by isoforms t1 and t2 (Parent=t1,t2) count once
-    assert intervals(tracks, "exon") == [(2, 12, "+"), (20, 30, "+"), (40, 50, "+"),
-                                         (60, 70, "-"), (80, 95, "-")]
-    assert intervals(tracks, "intron") == [(12, 20, "+"), (12, 40, "+"), (30, 40, "+"),
-                                           (70, 80, "-")]
+    assert intervals(tracks, "exon") == [
+        (2, 12, "+"),
+        (20, 30, "+"),
+        (40, 50, "+"),
+        (60, 70, "-"),
+        (80, 95, "-"),
+    ]
+    assert intervals(tracks, "intron") == [
+        (12, 20, "+"),
+        (12, 40, "+"),
+        (30, 40, "+"),
+        (70, 80, "-"),
+    ]
     # donor: last exon nt + first two intron nt; on '-' the intron starts at its high end
     assert intervals(tracks, "splice_donor") == [(11, 14, "+"), (29, 32, "+"), (78, 81, "-")]
     # acceptor: last two intron nt + first exon nt
@@ -54,7 +63,9 @@ def test_start_and_stop_codons_are_taken_in_spliced_coordinates(tiny):
     assert intervals(tracks, "start_codon") == [(5, 8, "+"), (87, 90, "-")]
     assert intervals(tracks, "stop_codon") == [(42, 45, "+"), (62, 65, "-")]
     assert tracks.elements("cds").set_index(names.ELEMENT)["n_parts"].to_dict() == {
-        "t1": 3, "t3": 2}
+        "t1": 3,
+        "t3": 2,
+    }
 
 
 def test_codon_positions_follow_phase_across_exons(tiny):
@@ -75,13 +86,20 @@ def test_unstranded_concepts_count_on_both_strands(tiny):
     _, tracks = tiny
     gaps = {(0, 2), (50, 60)}
     assert {(s, e) for s, e, _ in intervals(tracks, "intergenic")} == gaps
-    assert positions(tracks, "intergenic", "+") == positions(tracks, "intergenic", "-") == {
-        0, 1, *range(50, 60)}
+    assert (
+        positions(tracks, "intergenic", "+")
+        == positions(tracks, "intergenic", "-")
+        == {0, 1, *range(50, 60)}
+    )
 
 
 def _flank_catalog(start, end, anchor="5prime"):
-    spec = ConceptSpec("up", "upstream", [Select(feature=["CDS"])],
-                       steps=[Step("flank", anchor=anchor, start=start, end=end)])
+    spec = ConceptSpec(
+        "up",
+        "upstream",
+        [Select(feature=["CDS"])],
+        steps=[Step("flank", anchor=anchor, start=start, end=end)],
+    )
     return Catalog("test", concepts=[spec])
 
 
@@ -101,15 +119,32 @@ def test_flanks_wrap_around_a_circular_origin_and_clip_on_linear_contigs():
 
 
 def test_merge_and_regex_selection():
-    table = pd.DataFrame({
-        names.CHROM: "c", names.START: [0, 5, 40, 100], names.END: [10, 20, 50, 110],
-        names.STRAND: "+", names.FEATURE: "CDS", names.SOURCE: "s", names.SCORE: 0.0,
-        names.PHASE: 0, names.ID: ["a", "b", "c", "d"], names.NAME: "", names.PARENT: "",
-        names.FILE: "f", names.LINE: [1, 2, 3, 4], "is_phage": ["", "", np.nan, ""],
-    })
+    table = pd.DataFrame(
+        {
+            names.CHROM: "c",
+            names.START: [0, 5, 40, 100],
+            names.END: [10, 20, 50, 110],
+            names.STRAND: "+",
+            names.FEATURE: "CDS",
+            names.SOURCE: "s",
+            names.SCORE: 0.0,
+            names.PHASE: 0,
+            names.ID: ["a", "b", "c", "d"],
+            names.NAME: "",
+            names.PARENT: "",
+            names.FILE: "f",
+            names.LINE: [1, 2, 3, 4],
+            "is_phage": ["", "", np.nan, ""],
+        }
+    )
     genome = gi.io.Genome.from_sequences({"c": "A" * 200})
-    spec = ConceptSpec("phage", "phage", [Select(feature=["CDS"], where={"is_phage": ""})],
-                       stranded=False, steps=[Step("merge", gap=80)])
+    spec = ConceptSpec(
+        "phage",
+        "phage",
+        [Select(feature=["CDS"], where={"is_phage": ""})],
+        stranded=False,
+        steps=[Step("merge", gap=80)],
+    )
     tracks = gi.concepts.build(genome, Catalog("t", concepts=[spec]), table)
     # 'c' is not a phage gene, so 0..20 and 100..110 are 80 bp apart: merged into one element
     assert intervals(tracks, "phage") == [(0, 110, ".")]
@@ -126,6 +161,12 @@ def test_mask_matches_a_naive_reference(tiny):
                     for p in range(part.Start, part.End):
                         naive[p] |= part.Frame < 0 or p % 3 == part.Frame
             np.testing.assert_array_equal(mask[row], naive[7:93], err_msg=concept)
+
+
+def test_mask_refuses_unknown_concepts(tiny):
+    _, tracks = tiny
+    with pytest.raises(KeyError, match="no concept 'cdss'"):
+        tracks.mask("chrT", "+", concepts=["cdss"])
 
 
 def test_tracks_round_trip_through_hdf5_and_bed(tiny, tmp_path):
@@ -154,8 +195,11 @@ def test_tracks_round_trip_through_hdf5_and_bed(tiny, tmp_path):
 def test_catalog_yaml_rejects_unknown_keys_with_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("catalog: x\nconcepts:\n  - name: a\n    label: A\n    selct: []\n")
-    with pytest.raises(gi.errors.ConfigError, match=r"bad.yaml, line 5: unknown key 'selct'.*"
-                       r"did you mean 'select'"):
+    with pytest.raises(
+        gi.errors.ConfigError,
+        match=r"bad.yaml, line 5: unknown key 'selct'.*"
+        r"did you mean 'select'",
+    ):
         gi.concepts.load_catalog(path)
 
 

@@ -34,12 +34,26 @@ def _toy_manifest(tmp_path, content: bytes, recorded: bytes):
     (tmp_path / "mirror" / "toy").mkdir(parents=True)
     (tmp_path / "mirror" / "toy" / "toy.txt").write_bytes(content)
     path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "toy", "title": "toy", "kind": "table", "licence": "CC0", "citation": "none",
-        "files": [{"name": "toy.txt", "mirror_path": "toy/toy.txt", "format": "text",
-                   "url": "https://example.org/toy.txt",
-                   "sha256": hashlib.sha256(recorded).hexdigest()}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "toy",
+                "title": "toy",
+                "kind": "table",
+                "licence": "CC0",
+                "citation": "none",
+                "files": [
+                    {
+                        "name": "toy.txt",
+                        "mirror_path": "toy/toy.txt",
+                        "format": "text",
+                        "url": "https://example.org/toy.txt",
+                        "sha256": hashlib.sha256(recorded).hexdigest(),
+                    }
+                ],
+            }
+        )
+    )
     return gi.datasets.read_manifest(path)
 
 
@@ -58,8 +72,11 @@ def test_checksum_mismatch_names_both_checksums_and_writes_nothing(tmp_path, mon
 def test_missing_mirror_offline_says_what_to_set(tmp_path, monkeypatch):
     manifest = _toy_manifest(tmp_path, b"x\n", b"x\n")
     monkeypatch.setenv("GENOINTERP_DATA_MIRROR", str(tmp_path / "nowhere"))
-    with pytest.raises(DatasetError, match=r"toy/toy.txt: the mirror .*nowhere.* has no "
-                       r"toy/toy.txt.*GENOINTERP_OFFLINE.*Fix: set GENOINTERP_DATA_MIRROR"):
+    with pytest.raises(
+        DatasetError,
+        match=r"toy/toy.txt: the mirror .*nowhere.* has no "
+        r"toy/toy.txt.*GENOINTERP_OFFLINE.*Fix: set GENOINTERP_DATA_MIRROR",
+    ):
         gi.datasets.fetch_file(manifest, manifest.files[0])
     assert not gi.datasets.cached_path(manifest, manifest.files[0]).exists()
 
@@ -74,8 +91,9 @@ def test_derived_file_without_url_needs_the_mirror(mirror, monkeypatch):
 
 def test_manifest_with_unknown_key_is_rejected(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("name: bad\ntitle: t\nkind: table\nlicence: l\ncitation: c\nfiles: []\n"
-                    "licence_url: x\n")
+    path.write_text(
+        "name: bad\ntitle: t\nkind: table\nlicence: l\ncitation: c\nfiles: []\nlicence_url: x\n"
+    )
     with pytest.raises(ConfigError, match=r"bad.yaml, line 7: unknown key 'licence_url'"):
         gi.datasets.read_manifest(path)
 

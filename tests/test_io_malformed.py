@@ -74,21 +74,34 @@ FASTA_CASES = {
     "binary-with-nul": ("x.fa", _binary_with_nul(), [r"binary data"], 1),
     "binary-high-bytes": ("x.fa", _binary_high(), [r"binary data"], 1),
     "duplicate-id": (
-        "x.fa", b">a\nACGT\n>b\nGGCC\n>a\nTTTT\n",
-        [r"duplicate sequence id 'a' \(first at line 1\)"], 5,
+        "x.fa",
+        b">a\nACGT\n>b\nGGCC\n>a\nTTTT\n",
+        [r"duplicate sequence id 'a' \(first at line 1\)"],
+        5,
     ),
     "empty-record-middle": (
-        "x.fa", b">a\nACGT\n>b\n>c\nGGCC\n", [r"no sequence \(empty record\)", "'b'"], 3,
+        "x.fa",
+        b">a\nACGT\n>b\n>c\nGGCC\n",
+        [r"no sequence \(empty record\)", "'b'"],
+        3,
     ),
     "empty-record-end": (
-        "x.fa", b">a\nACGT\n>b\n\n", [r"no sequence \(empty record\)", "'b'"], 3,
+        "x.fa",
+        b">a\nACGT\n>b\n\n",
+        [r"no sequence \(empty record\)", "'b'"],
+        3,
     ),
     "non-nucleotide-char": (
-        "x.fa", b">a\nACGTACGT\nACGT#A\n", [r"non-nucleotide character '#'", "'a'"], 3,
+        "x.fa",
+        b">a\nACGTACGT\nACGT#A\n",
+        [r"non-nucleotide character '#'", "'a'"],
+        3,
     ),
     "protein": (
-        "x.fa", f">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha\n{_PROTEIN}\n".encode(),
-        [r"protein"], 2,
+        "x.fa",
+        f">sp|P69905|HBA_HUMAN Hemoglobin subunit alpha\n{_PROTEIN}\n".encode(),
+        [r"protein"],
+        2,
     ),
     "truncated-gzip": ("x.fa.gz", _truncated_gzip_fasta(), [r"truncated or corrupt"], None),
     "gz-not-gzip": ("x.fa.gz", b">a\nACGT\n", [r"not gzip-compressed"], None),
@@ -161,11 +174,13 @@ _GFF_BAD_LINE = 4
 # id: (bad line, [key phrases])
 GFF3_CASES = {
     "end-before-start": (
-        "chr1\ttest\texon\t50\t10\t.\t+\t.\tID=e1", [r"end 10 is before start 50"],
+        "chr1\ttest\texon\t50\t10\t.\t+\t.\tID=e1",
+        [r"end 10 is before start 50"],
     ),
     "start-zero": ("chr1\ttest\texon\t0\t10\t.\t+\t.\tID=e1", [r"start is 0", "1-based"]),
     "past-contig-end": (
-        "chr1\ttest\texon\t990\t1200\t.\t+\t.\tID=e1", [r"chr1:990\.\.1200", "past the contig"],
+        "chr1\ttest\texon\t990\t1200\t.\t+\t.\tID=e1",
+        [r"chr1:990\.\.1200", "past the contig"],
     ),
     "unknown-seqid": (
         "chrZ\ttest\texon\t1\t10\t.\t+\t.\tID=e1",
@@ -173,10 +188,12 @@ GFF3_CASES = {
     ),
     "eight-columns": ("chr1\ttest\texon\t1\t10\t.\t+\t.", [r"has 8 tab-separated columns"]),
     "spaces-not-tabs": (
-        "chr1 test exon 1 10 . + . ID=e1", [r"separated by spaces", "tabs"],
+        "chr1 test exon 1 10 . + . ID=e1",
+        [r"separated by spaces", "tabs"],
     ),
     "non-integer-coordinate": (
-        "chr1\ttest\texon\tone\t10\t.\t+\t.\tID=e1", [r"start 'one' .*not an integer"],
+        "chr1\ttest\texon\tone\t10\t.\t+\t.\tID=e1",
+        [r"start 'one' .*not an integer"],
     ),
     "bad-strand": ("chr1\ttest\texon\t1\t10\t.\tx\t.\tID=e1", [r"strand 'x'"]),
     "bad-phase": ("chr1\ttest\tCDS\t1\t10\t.\t+\t3\tID=c1", [r"phase '3'"]),

@@ -47,15 +47,19 @@ def test_genbank_features_compound_locations_and_topology(tmp_path):
 
 
 def test_bed_reader_and_aliases(tiny_gff3, tmp_path):
-    genome = gi.io.Genome.open(tiny_gff3, cache_dir=tmp_path,
-                               aliases=gi.io.read_alias_table(DATA / "aliases.tsv"))
+    genome = gi.io.Genome.open(
+        tiny_gff3, cache_dir=tmp_path, aliases=gi.io.read_alias_table(DATA / "aliases.tsv")
+    )
     bed = DATA / "tiny.bed"
     renamed = tmp_path / "renamed.bed"
     renamed.write_text(bed.read_text().replace("chrT", "NC_T.1"))
     table = gi.io.read_bed(renamed, genome).df.sort_values(names.START)
     assert table[names.CHROM].unique().tolist() == ["chrT"]
     assert table[[names.START, names.END, names.STRAND, names.NAME]].values.tolist() == [
-        [2, 12, "+", "a"], [20, 30, "-", "b"], [40, 41, ".", "c"]]
+        [2, 12, "+", "a"],
+        [20, 30, "-", "b"],
+        [40, 41, ".", "c"],
+    ]
     assert genome.resolve("T") == genome.resolve("t") == "chrT"
 
 
@@ -67,8 +71,10 @@ def test_read_annotations_sniffs_each_format(tiny_gff3):
 def test_gzip_and_plain_fasta_give_the_same_genome(tmp_path):
     rng = np.random.default_rng(1)
     seqs = {f"c{i}": "".join(rng.choice(list("ACGT"), size=n)) for i, n in enumerate((5, 1234))}
-    text = "".join(f">{k} desc\n" + "\n".join(v[i:i + 70] for i in range(0, len(v), 70)) + "\n"
-                   for k, v in seqs.items())
+    text = "".join(
+        f">{k} desc\n" + "\n".join(v[i : i + 70] for i in range(0, len(v), 70)) + "\n"
+        for k, v in seqs.items()
+    )
     plain, packed = tmp_path / "g.fa", tmp_path / "g.fa.gz"
     plain.write_text(text)
     packed.write_bytes(gzip.compress(text.encode()))

@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genointerp {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("genointerp: interrupted; completed outputs are kept, partial ones removed",
-              file=sys.stderr)
+        print(
+            "genointerp: interrupted; completed outputs are kept, partial ones removed",
+            file=sys.stderr,
+        )
         return 130

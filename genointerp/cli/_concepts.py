@@ -14,8 +14,13 @@ def register(sub) -> None:
     source = build.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="data set name (its genome, annotations and catalog)")
     source.add_argument("--genome", type=Path, help="genome file (FASTA, GenBank, GFF3+FASTA)")
-    build.add_argument("--annotations", type=Path, nargs="+", default=None,
-                       help="annotation files (GFF3, GenBank, BED); with --genome")
+    build.add_argument(
+        "--annotations",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="annotation files (GFF3, GenBank, BED); with --genome",
+    )
     build.add_argument("--aliases", type=Path, help="contig alias table: alias<TAB>contig")
     build.add_argument("--catalog", help="catalog name or YAML path (default: the data set's)")
     build.add_argument("--concepts", help="comma-separated subset of concepts")
@@ -55,11 +60,13 @@ def _build(args: argparse.Namespace) -> int:
         aliases = read_alias_table(args.aliases) if args.aliases else None
         genome = Genome.open(args.genome, aliases=aliases)
         annotations = args.annotations
-    tracks = build(genome, args.catalog, annotations, concepts=_split(args.concepts),
-                   progress=True)
+    tracks = build(genome, args.catalog, annotations, concepts=_split(args.concepts), progress=True)
     tracks.write(args.output)
-    print(tracks.summary()[["concept", "stranded", "elements", "bp_plus", "bp_minus"]]
-          .to_string(index=False))
+    print(
+        tracks.summary()[["concept", "stranded", "elements", "bp_plus", "bp_minus"]].to_string(
+            index=False
+        )
+    )
     print(f"wrote {args.output}")
     return 0
 

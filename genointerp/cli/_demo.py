@@ -14,8 +14,13 @@ def register(sub) -> None:
         "demo", help="run every stage that is built on the E. coli demo and write the outputs"
     )
     demo.add_argument("--dataset", default="ecoli_k12", help="data set (default: ecoli_k12)")
-    demo.add_argument("-o", "--output", type=Path, default=Path("genointerp_demo"),
-                      help="output folder (default: ./genointerp_demo)")
+    demo.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("genointerp_demo"),
+        help="output folder (default: ./genointerp_demo)",
+    )
     demo.set_defaults(handler=run_demo)
 
 
@@ -42,6 +47,7 @@ def run_demo(args: argparse.Namespace) -> int:
     beds = tracks.to_bed(out / "bed")
     print(f"[3/3] wrote {len(beds)} BED tracks -> {out / 'bed'}")
     print(summary[["concept", "elements", "bp_plus", "bp_minus"]].to_string(index=False))
-    print("Not built yet: extract, sae train, align, rank, export, report "
-          "(see `genointerp --help`).")
+    print(
+        "Not built yet: extract, sae train, align, rank, export, report (see `genointerp --help`)."
+    )
     return 0

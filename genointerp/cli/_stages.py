@@ -9,18 +9,28 @@ from ..errors import NotBuiltYetError
 # (command, verbs or None, help, what it will do)
 _PLANNED = [
     ("lm", ["train"], "train the built-in DNA language model", "model adapters and built-in model"),
-    ("extract", None, "run a DNA model over a genome and store activations (HDF5)",
-     "the activation store"),
-    ("acts", ["merge", "info"], "merge sharded activation stores; describe a store",
-     "the activation store"),
-    ("sae", ["train", "eval", "import"], "train, evaluate and import sparse autoencoders",
-     "SAE training"),
-    ("features", ["encode"], "encode sparse feature activations per position",
-     "feature alignment"),
+    (
+        "extract",
+        None,
+        "run a DNA model over a genome and store activations (HDF5)",
+        "the activation store",
+    ),
+    (
+        "acts",
+        ["merge", "info"],
+        "merge sharded activation stores; describe a store",
+        "the activation store",
+    ),
+    (
+        "sae",
+        ["train", "eval", "import"],
+        "train, evaluate and import sparse autoencoders",
+        "SAE training",
+    ),
+    ("features", ["encode"], "encode sparse feature activations per position", "feature alignment"),
     ("align", None, "score every SAE feature against every concept", "feature alignment"),
     ("rank", None, "rank features into known and candidate novel concepts", "feature ranking"),
-    ("export", None, "export feature tracks (BED/bigWig), IGV sessions and UCSC hubs",
-     "export"),
+    ("export", None, "export feature tracks (BED/bigWig), IGV sessions and UCSC hubs", "export"),
     ("report", None, "write the HTML report", "reporting"),
 ]
 

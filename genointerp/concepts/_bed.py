@@ -26,8 +26,11 @@ def write_concept_bed(path: Path, spec: ConceptSpec, parts: pd.DataFrame) -> Pat
     with atomic_open(path, "w") as out:
         out.write(header)
         for chrom, start, end, strand, element, frame in parts[columns].itertuples(index=False):
-            line = _bed12(chrom, start, end, strand, element, frame, spec.color) if periodic \
+            line = (
+                _bed12(chrom, start, end, strand, element, frame, spec.color)
+                if periodic
                 else [chrom, start, end, element, 0, strand, start, end, spec.color]
+            )
             if line:
                 out.write("\t".join(map(str, line)) + "\n")
     return path
@@ -43,5 +46,17 @@ def _bed12(chrom, start, end, strand, element, frame, color) -> list | None:
     first, last = int(positions[0]), int(positions[-1]) + size
     sizes = ",".join([str(size)] * len(positions))
     offsets = ",".join(map(str, positions - first))
-    return [chrom, first, last, element, 0, strand, first, last, color, len(positions), sizes,
-            offsets]
+    return [
+        chrom,
+        first,
+        last,
+        element,
+        0,
+        strand,
+        first,
+        last,
+        color,
+        len(positions),
+        sizes,
+        offsets,
+    ]

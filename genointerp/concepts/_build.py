@@ -80,9 +80,14 @@ def build(
         pieces.append(parts.assign(**{names.CONCEPT: spec.name}))
     intervals = pd.concat(pieces, ignore_index=True)
     intervals = intervals[[names.CONCEPT, *intervals.columns.drop([names.CONCEPT, names.PHASE])]]
-    return ConceptTracks(catalog.concepts, intervals, genome.lengths,
-                         genome_checksum=genome.checksum, catalog=catalog.catalog,
-                         catalog_sha256=catalog.sha256)
+    return ConceptTracks(
+        catalog.concepts,
+        intervals,
+        genome.lengths,
+        genome_checksum=genome.checksum,
+        catalog=catalog.catalog,
+        catalog_sha256=catalog.sha256,
+    )
 
 
 def _as_table(annotations, genome: Genome) -> pd.DataFrame:

@@ -144,8 +144,11 @@ def load_catalog(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Catal
     if not path.suffix:
         available = list_catalogs()
         if str(name_or_path) not in available:
-            raise ConfigError(path, "no such concept catalog",
-                              f"use one of {', '.join(available)} or a path to a YAML catalog")
+            raise ConfigError(
+                path,
+                "no such concept catalog",
+                f"use one of {', '.join(available)} or a path to a YAML catalog",
+            )
         path = available[str(name_or_path)]
     if str(path) in _seen:
         raise ConfigError(path, "catalog includes itself", "remove the circular include")
@@ -159,8 +162,11 @@ def load_catalog(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Catal
     names = {c.name for c in concepts}
     for concept in catalog.concepts:
         if concept.name in names:
-            raise ConfigError(path, f"concept {concept.name!r} is also defined in an included "
-                              "catalog", "rename one of them")
+            raise ConfigError(
+                path,
+                f"concept {concept.name!r} is also defined in an included catalog",
+                "rename one of them",
+            )
     catalog.concepts = concepts + catalog.concepts
     catalog.sha256 = digest.hexdigest()
     return catalog

@@ -18,8 +18,15 @@ import pandas as pd
 from .. import names
 from ._catalog import ConceptSpec, Select, Step
 
-PART_COLUMNS = [names.CHROM, names.START, names.END, names.STRAND, names.ELEMENT, "Frame",
-                names.PHASE]
+PART_COLUMNS = [
+    names.CHROM,
+    names.START,
+    names.END,
+    names.STRAND,
+    names.ELEMENT,
+    "Frame",
+    names.PHASE,
+]
 
 
 def derive(
@@ -49,12 +56,17 @@ def _select(spec: ConceptSpec, table: pd.DataFrame) -> pd.DataFrame:
         element = rows[key].astype(str)
         if key == names.PARENT:  # rows without a parent stand alone
             element = element.where(element != "", rows[names.ID].astype(str))
-    return pd.DataFrame({
-        names.CHROM: rows[names.CHROM].to_numpy(), names.START: rows[names.START].to_numpy(),
-        names.END: rows[names.END].to_numpy(), names.STRAND: rows[names.STRAND].to_numpy(),
-        names.ELEMENT: element.to_numpy(), "Frame": np.full(len(rows), -1, dtype=np.int8),
-        names.PHASE: rows[names.PHASE].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            names.CHROM: rows[names.CHROM].to_numpy(),
+            names.START: rows[names.START].to_numpy(),
+            names.END: rows[names.END].to_numpy(),
+            names.STRAND: rows[names.STRAND].to_numpy(),
+            names.ELEMENT: element.to_numpy(),
+            "Frame": np.full(len(rows), -1, dtype=np.int8),
+            names.PHASE: rows[names.PHASE].to_numpy(),
+        }
+    )
 
 
 def _matches(clause: Select, table: pd.DataFrame) -> np.ndarray:
@@ -85,8 +97,12 @@ def _search(table: pd.DataFrame, column: str, pattern: str) -> np.ndarray:
 def _transcript_order(parts: pd.DataFrame) -> pd.DataFrame:
     """Sort each element's parts 5' to 3' on its strand."""
     key = np.where(parts[names.STRAND] == "-", -parts[names.START], parts[names.START])
-    return parts.assign(_key=key).sort_values([names.ELEMENT, "_key"], kind="stable").drop(
-        columns="_key").reset_index(drop=True)
+    return (
+        parts.assign(_key=key)
+        .sort_values([names.ELEMENT, "_key"], kind="stable")
+        .drop(columns="_key")
+        .reset_index(drop=True)
+    )
 
 
 def _spliced_offsets(parts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,10 +125,12 @@ def _spliced(parts, step: Step, lengths, circular) -> pd.DataFrame:
     e = np.minimum(hi, offset + length) - offset
     plus = (parts[names.STRAND] != "-").to_numpy()
     start, end = parts[names.START].to_numpy(), parts[names.END].to_numpy()
-    out = parts.assign(**{
-        names.START: np.where(plus, start + s, end - e),
-        names.END: np.where(plus, start + e, end - s),
-    })
+    out = parts.assign(
+        **{
+            names.START: np.where(plus, start + s, end - e),
+            names.END: np.where(plus, start + e, end - s),
+        }
+    )
     return out[s < e]
 
 
@@ -132,11 +150,15 @@ def _flank(parts, step: Step, lengths, circular) -> pd.DataFrame:
 
 def _extent(parts: pd.DataFrame) -> pd.DataFrame:
     grouped = parts.groupby(names.ELEMENT, sort=False)
-    ext = grouped.agg(**{
-        names.CHROM: (names.CHROM, "first"), names.START: (names.START, "min"),
-        names.END: (names.END, "max"), names.STRAND: (names.STRAND, "first"),
-        names.PHASE: (names.PHASE, "first"),
-    }).reset_index()
+    ext = grouped.agg(
+        **{
+            names.CHROM: (names.CHROM, "first"),
+            names.START: (names.START, "min"),
+            names.END: (names.END, "max"),
+            names.STRAND: (names.STRAND, "first"),
+            names.PHASE: (names.PHASE, "first"),
+        }
+    ).reset_index()
     ext["Frame"] = np.int8(-1)
     return ext[PART_COLUMNS]
 
@@ -146,13 +168,17 @@ def _fit_to_contigs(parts: pd.DataFrame, lengths, circular) -> pd.DataFrame:
     size = parts[names.CHROM].map(lengths).to_numpy()
     is_circ = parts[names.CHROM].map(lambda c: bool(circular.get(c))).to_numpy(dtype=bool)
     start, end = parts[names.START].to_numpy(), parts[names.END].to_numpy()
-    pieces = [parts.assign(**{names.START: np.clip(start, 0, size),
-                              names.END: np.clip(end, 0, size)})]
+    pieces = [
+        parts.assign(**{names.START: np.clip(start, 0, size), names.END: np.clip(end, 0, size)})
+    ]
     before = is_circ & (start < 0)
     after = is_circ & (end > size)
     if before.any():
-        pieces.append(parts[before].assign(**{names.START: start[before] + size[before],
-                                              names.END: size[before]}))
+        pieces.append(
+            parts[before].assign(
+                **{names.START: start[before] + size[before], names.END: size[before]}
+            )
+        )
     if after.any():
         pieces.append(parts[after].assign(**{names.START: 0, names.END: end[after] - size[after]}))
     out = pd.concat(pieces, ignore_index=True)
@@ -164,13 +190,15 @@ def _introns(parts, step: Step, lengths, circular) -> pd.DataFrame:
     parts = parts.sort_values([names.ELEMENT, names.START], kind="stable").reset_index(drop=True)
     next_start = parts.groupby(names.ELEMENT)[names.START].shift(-1)
     gap = next_start.notna() & (next_start > parts[names.END])
-    introns = parts[gap].assign(**{names.START: parts[names.END][gap],
-                                   names.END: next_start[gap].astype(np.int64)})
+    introns = parts[gap].assign(
+        **{names.START: parts[names.END][gap], names.END: next_start[gap].astype(np.int64)}
+    )
     rank = introns.groupby(names.ELEMENT).cumcount() + 1
     n = introns.groupby(names.ELEMENT)[names.START].transform("size")
     number = np.where(introns[names.STRAND] == "-", n - rank + 1, rank)
-    introns[names.ELEMENT] = introns[names.ELEMENT] + ":intron" + pd.Series(
-        number, index=introns.index).astype(str)
+    introns[names.ELEMENT] = (
+        introns[names.ELEMENT] + ":intron" + pd.Series(number, index=introns.index).astype(str)
+    )
     return introns
 
 
@@ -212,10 +240,17 @@ def _merge(parts, step: Step, lengths, circular) -> pd.DataFrame:
         starts, ends = group[names.START].to_numpy(), group[names.END].to_numpy()
         reach = np.maximum.accumulate(ends)
         cluster = np.cumsum(np.concatenate(([0], starts[1:] > reach[:-1] + step.gap)))
-        merged = group.assign(_c=cluster).groupby("_c").agg(**{
-            names.START: (names.START, "min"), names.END: (names.END, "max"),
-            names.ELEMENT: (names.ELEMENT, "first"),
-        })
+        merged = (
+            group.assign(_c=cluster)
+            .groupby("_c")
+            .agg(
+                **{
+                    names.START: (names.START, "min"),
+                    names.END: (names.END, "max"),
+                    names.ELEMENT: (names.ELEMENT, "first"),
+                }
+            )
+        )
         merged[names.CHROM], merged[names.STRAND] = contig, strand
         out.append(merged)
     if not out:
@@ -245,18 +280,30 @@ def _deduplicate(parts: pd.DataFrame) -> pd.DataFrame:
     if parts.empty:
         return parts[PART_COLUMNS].reset_index(drop=True)
     parts = parts.sort_values([names.ELEMENT, names.START, names.END], kind="stable")
-    signature = (parts[names.CHROM].astype(str) + ":" + parts[names.START].astype(str) + "-"
-                 + parts[names.END].astype(str) + parts[names.STRAND].astype(str)
-                 + parts["Frame"].astype(str))
+    signature = (
+        parts[names.CHROM].astype(str)
+        + ":"
+        + parts[names.START].astype(str)
+        + "-"
+        + parts[names.END].astype(str)
+        + parts[names.STRAND].astype(str)
+        + parts["Frame"].astype(str)
+    )
     per_element = signature.groupby(parts[names.ELEMENT].to_numpy()).agg("|".join)
     keep = per_element[~per_element.duplicated()].index
     parts = parts[parts[names.ELEMENT].isin(keep)]
     parts = parts.drop_duplicates([names.ELEMENT, names.START, names.END, names.STRAND, "Frame"])
     return parts.sort_values([names.CHROM, names.START, names.END], kind="stable")[
-        PART_COLUMNS].reset_index(drop=True)
+        PART_COLUMNS
+    ].reset_index(drop=True)
 
 
 _STEPS = {
-    "spliced": _spliced, "flank": _flank, "introns": _introns, "codon_position": _codon_position,
-    "complement": _complement, "merge": _merge, "span": _span,
+    "spliced": _spliced,
+    "flank": _flank,
+    "introns": _introns,
+    "codon_position": _codon_position,
+    "complement": _complement,
+    "merge": _merge,
+    "span": _span,
 }

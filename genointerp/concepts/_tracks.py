@@ -70,15 +70,20 @@ class ConceptTracks:
         raise KeyError(f"no concept {concept!r}; the tracks have {', '.join(self.concepts)}")
 
     def __repr__(self) -> str:
-        return (f"ConceptTracks({len(self.specs)} concepts, {len(self.intervals):,} intervals, "
-                f"{len(self.lengths)} contigs, catalog={self.catalog!r})")
+        return (
+            f"ConceptTracks({len(self.specs)} concepts, {len(self.intervals):,} intervals, "
+            f"{len(self.lengths)} contigs, catalog={self.catalog!r})"
+        )
 
     # -- tables -----------------------------------------------------------------------
     def parts(self, concept: str) -> pd.DataFrame:
         """Intervals of one concept."""
         self.spec(concept)
-        return self.intervals[self.intervals[names.CONCEPT] == concept].drop(
-            columns=names.CONCEPT).reset_index(drop=True)
+        return (
+            self.intervals[self.intervals[names.CONCEPT] == concept]
+            .drop(columns=names.CONCEPT)
+            .reset_index(drop=True)
+        )
 
     def to_pyranges(self, concept: str | None = None) -> pr.PyRanges:
         """Intervals (of one concept, or all with a Concept column) as pyranges."""
@@ -90,24 +95,42 @@ class ConceptTracks:
         parts = self.parts(concept)
         covered = parts[names.END] - parts[names.START]
         covered = np.where(parts["Frame"] >= 0, covered // 3, covered)  # approx. for periodic
-        return parts.assign(bp=covered).groupby(names.ELEMENT, sort=False).agg(**{
-            names.CHROM: (names.CHROM, "first"), names.STRAND: (names.STRAND, "first"),
-            names.START: (names.START, "min"), names.END: (names.END, "max"),
-            "n_parts": (names.START, "size"), "bp": ("bp", "sum"),
-        }).reset_index()
+        return (
+            parts.assign(bp=covered)
+            .groupby(names.ELEMENT, sort=False)
+            .agg(
+                **{
+                    names.CHROM: (names.CHROM, "first"),
+                    names.STRAND: (names.STRAND, "first"),
+                    names.START: (names.START, "min"),
+                    names.END: (names.END, "max"),
+                    "n_parts": (names.START, "size"),
+                    "bp": ("bp", "sum"),
+                }
+            )
+            .reset_index()
+        )
 
     def summary(self) -> pd.DataFrame:
         """Per concept: stranded, elements, intervals and positions covered on each strand."""
         rows = []
         for spec in self.specs:
             parts = self.parts(spec.name)
-            row = {"concept": spec.name, "label": spec.label, "group": spec.group,
-                   "stranded": spec.stranded, "elements": parts[names.ELEMENT].nunique(),
-                   "intervals": len(parts)}
+            row = {
+                "concept": spec.name,
+                "label": spec.label,
+                "group": spec.group,
+                "stranded": spec.stranded,
+                "elements": parts[names.ELEMENT].nunique(),
+                "intervals": len(parts),
+            }
             for strand in ("+", "-"):
-                row[f"bp_{'plus' if strand == '+' else 'minus'}"] = int(sum(
-                    self.mask(contig, strand, concepts=[spec.name]).sum()
-                    for contig in self.lengths))
+                row[f"bp_{'plus' if strand == '+' else 'minus'}"] = int(
+                    sum(
+                        self.mask(contig, strand, concepts=[spec.name]).sum()
+                        for contig in self.lengths
+                    )
+                )
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -132,12 +155,17 @@ class ConceptTracks:
         """
         end = self.lengths[contig] if end is None else end
         concepts = self.concepts if concepts is None else list(concepts)
+        for concept in concepts:
+            self.spec(concept)  # KeyError naming the valid concepts
         out = np.zeros((len(concepts), end - start), dtype=bool)
         table = self._by_contig.get(contig)
         if table is None:
             return out
-        hit = ((table[names.STRAND] == strand) | (table[names.STRAND] == names.UNSTRANDED)) & (
-            table[names.START] < end) & (table[names.END] > start)
+        hit = (
+            ((table[names.STRAND] == strand) | (table[names.STRAND] == names.UNSTRANDED))
+            & (table[names.START] < end)
+            & (table[names.END] > start)
+        )
         table = table[hit]
         codes = pd.Categorical(table[names.CONCEPT], categories=concepts).codes
         for row, sub in zip(*_split_by(codes, table), strict=True):
@@ -145,8 +173,9 @@ class ConceptTracks:
                 out[row] = _cover(sub, start, end)
         return out
 
-    def element_ids(self, concept: str, contig: str, strand: str, start: int = 0,
-                    end: int | None = None) -> np.ndarray:
+    def element_ids(
+        self, concept: str, contig: str, strand: str, start: int = 0, end: int | None = None
+    ) -> np.ndarray:
         """Element index (into ``elements(concept)``) at each position, -1 where none.
 
         Where elements of one concept overlap, the later one in the element table wins.
@@ -155,11 +184,20 @@ class ConceptTracks:
         elements = self.elements(concept)[names.ELEMENT]
         index = pd.Series(np.arange(len(elements)), index=elements.to_numpy())
         parts = self.parts(concept)
-        parts = parts[(parts[names.CHROM] == contig) & parts[names.STRAND].isin([strand, "."])
-                      & (parts[names.START] < end) & (parts[names.END] > start)]
+        parts = parts[
+            (parts[names.CHROM] == contig)
+            & parts[names.STRAND].isin([strand, "."])
+            & (parts[names.START] < end)
+            & (parts[names.END] > start)
+        ]
         out = np.full(end - start, -1, dtype=np.int32)
-        for s, e, frame, el in zip(parts[names.START], parts[names.END], parts["Frame"],
-                                   parts[names.ELEMENT].map(index), strict=True):
+        for s, e, frame, el in zip(
+            parts[names.START],
+            parts[names.END],
+            parts["Frame"],
+            parts[names.ELEMENT].map(index),
+            strict=True,
+        ):
             lo, hi = max(s, start), min(e, end)
             if frame >= 0:
                 lo += (frame - lo) % 3
@@ -174,14 +212,20 @@ class ConceptTracks:
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
             h5.attrs[names.ENCODING_TYPE] = ENCODING_TYPE
             h5.attrs[names.ENCODING_VERSION] = ENCODING_VERSION
-            h5.attrs.update({"genome_checksum": self.genome_checksum, "catalog": self.catalog,
-                             "catalog_sha256": self.catalog_sha256,
-                             "genointerp_version": __version__})
+            h5.attrs.update(
+                {
+                    "genome_checksum": self.genome_checksum,
+                    "catalog": self.catalog,
+                    "catalog_sha256": self.catalog_sha256,
+                    "genointerp_version": __version__,
+                }
+            )
             h5["contigs/names"] = np.array(contigs, dtype=h5py.string_dtype())
             h5["contigs/lengths"] = np.array([self.lengths[c] for c in contigs], dtype=np.int64)
             for spec in self.specs:
-                _write_concept(h5.create_group(f"concepts/{spec.name}"), spec,
-                               self.parts(spec.name), contigs)
+                _write_concept(
+                    h5.create_group(f"concepts/{spec.name}"), spec, self.parts(spec.name), contigs
+                )
         return path
 
     @classmethod
@@ -205,16 +249,24 @@ class ConceptTracks:
                 tables.append(table)
             attrs = dict(h5.attrs)
         intervals = pd.concat(tables, ignore_index=True) if tables else _empty()
-        return cls(specs, intervals, lengths, genome_checksum=attrs["genome_checksum"],
-                   catalog=attrs["catalog"], catalog_sha256=attrs["catalog_sha256"])
+        return cls(
+            specs,
+            intervals,
+            lengths,
+            genome_checksum=attrs["genome_checksum"],
+            catalog=attrs["catalog"],
+            catalog_sha256=attrs["catalog_sha256"],
+        )
 
     def to_bed(self, folder: str | Path, concepts: Sequence[str] | None = None) -> list[Path]:
         """One BED file per concept: BED9 with the concept's colour, BED12 for codon positions."""
         from ._bed import write_concept_bed
 
         folder = Path(folder)
-        return [write_concept_bed(folder / f"{c}.bed", self.spec(c), self.parts(c))
-                for c in (concepts or self.concepts)]
+        return [
+            write_concept_bed(folder / f"{c}.bed", self.spec(c), self.parts(c))
+            for c in (concepts or self.concepts)
+        ]
 
 
 def _split_by(codes: np.ndarray, table: pd.DataFrame):
@@ -246,13 +298,15 @@ def _cover(parts: pd.DataFrame, start: int, end: int) -> np.ndarray:
     return covered
 
 
-def _write_concept(group: h5py.Group, spec: ConceptSpec, parts: pd.DataFrame,
-                   contigs: list[str]) -> None:
+def _write_concept(
+    group: h5py.Group, spec: ConceptSpec, parts: pd.DataFrame, contigs: list[str]
+) -> None:
     parent = group.parent
     parent.attrs["order"] = [*parent.attrs.get("order", []), spec.name]
     group.attrs["spec"] = json.dumps(asdict(spec))
-    element_names, element_codes = np.unique(parts[names.ELEMENT].to_numpy(dtype=str),
-                                             return_inverse=True)
+    element_names, element_codes = np.unique(
+        parts[names.ELEMENT].to_numpy(dtype=str), return_inverse=True
+    )
     group["contig"] = pd.Categorical(parts[names.CHROM], categories=contigs).codes.astype(np.int32)
     group["start"] = parts[names.START].to_numpy(dtype=np.int64)
     group["end"] = parts[names.END].to_numpy(dtype=np.int64)
@@ -271,14 +325,17 @@ def _read_concept(group: h5py.Group, name: str, contigs: list[str]):
     spec = ConceptSpec(**raw)
     strands = {v: k for k, v in _STRAND_CODE.items()}
     element_names = group["element_names"].asstr()[:]
-    table = pd.DataFrame({
-        names.CONCEPT: name,
-        names.CHROM: np.array(contigs, dtype=object)[group["contig"][:]],
-        names.START: group["start"][:], names.END: group["end"][:],
-        names.STRAND: [strands[int(s)] for s in group["strand"][:]],
-        names.ELEMENT: element_names[group["element"][:]] if len(element_names) else [],
-        "Frame": group["frame"][:],
-    })
+    table = pd.DataFrame(
+        {
+            names.CONCEPT: name,
+            names.CHROM: np.array(contigs, dtype=object)[group["contig"][:]],
+            names.START: group["start"][:],
+            names.END: group["end"][:],
+            names.STRAND: [strands[int(s)] for s in group["strand"][:]],
+            names.ELEMENT: element_names[group["element"][:]] if len(element_names) else [],
+            "Frame": group["frame"][:],
+        }
+    )
     return spec, table
 
 

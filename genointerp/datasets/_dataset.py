@@ -52,8 +52,9 @@ class Dataset:
     def genome(self) -> Genome:
         """The genome, with the manifest's contig aliases and topology."""
         spec = self.manifest.file(self.manifest.genome or "")
-        genome = Genome.open(self.path(spec.name), format=spec.format,
-                             aliases=self.manifest.aliases)
+        genome = Genome.open(
+            self.path(spec.name), format=spec.format, aliases=self.manifest.aliases
+        )
         genome.set_circular(
             n for n, c in self.manifest.contigs.items() if c.circular and n in genome
         )
@@ -77,8 +78,11 @@ class Dataset:
                 except DatasetError as exc:
                     log.warning("leaving out %s: %s", name, exc)
                     continue
-            tables.append(annotation_table(self.path(name), genome, format=spec.format,
-                                           keep_sources=spec.keep_sources))
+            tables.append(
+                annotation_table(
+                    self.path(name), genome, format=spec.format, keep_sources=spec.keep_sources
+                )
+            )
         return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
     def annotations(self, genome: Genome | None = None) -> pr.PyRanges:

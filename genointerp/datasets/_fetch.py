@@ -59,8 +59,11 @@ def _copy_from_source(manifest: Manifest, spec: FileSpec, tmp: Path, progress: b
     if source is not None and source.is_file():
         _copy(source, tmp, progress, spec.name)
         return str(source)
-    where = (f"the mirror {mirror} ({ENV_MIRROR}) has no {spec.mirror_path}" if mirror
-             else f"{ENV_MIRROR} is not set")
+    where = (
+        f"the mirror {mirror} ({ENV_MIRROR}) has no {spec.mirror_path}"
+        if mirror
+        else f"{ENV_MIRROR} is not set"
+    )
     if spec.url is None:
         raise DatasetError(
             f"{label}: {where}, and the file has no public URL (derived file: "
@@ -80,9 +83,11 @@ def _copy_from_source(manifest: Manifest, spec: FileSpec, tmp: Path, progress: b
 
 
 def _copy(source: Path, tmp: Path, progress: bool, label: str) -> None:
-    with open(source, "rb") as src, open(tmp, "wb") as dst, _bar(
-        source.stat().st_size, label, progress
-    ) as bar:
+    with (
+        open(source, "rb") as src,
+        open(tmp, "wb") as dst,
+        _bar(source.stat().st_size, label, progress) as bar,
+    ):
         while block := src.read(_BLOCK):
             dst.write(block)
             bar.update(len(block))
@@ -151,8 +156,12 @@ def _marker(dest: Path) -> Path:
 
 def _write_marker(dest: Path, spec: FileSpec, digest: str) -> None:
     stat = dest.stat()
-    record = {"manifest_sha256": spec.sha256, "sha256": digest, "size": stat.st_size,
-              "mtime_ns": stat.st_mtime_ns}
+    record = {
+        "manifest_sha256": spec.sha256,
+        "sha256": digest,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+    }
     with atomic_path(_marker(dest)) as tmp:
         tmp.write_text(json.dumps(record))
 
@@ -163,8 +172,11 @@ def _marker_ok(dest: Path, spec: FileSpec) -> bool:
     except (OSError, ValueError):
         return False
     stat = dest.stat()
-    return (record.get("manifest_sha256") == spec.sha256 and record.get("size") == stat.st_size
-            and record.get("mtime_ns") == stat.st_mtime_ns)
+    return (
+        record.get("manifest_sha256") == spec.sha256
+        and record.get("size") == stat.st_size
+        and record.get("mtime_ns") == stat.st_mtime_ns
+    )
 
 
 def clear_cached(manifest: Manifest) -> None:

@@ -132,8 +132,11 @@ def read_manifest(path: str | Path) -> Manifest:
     path = Path(path)
     manifest = from_dict(Manifest, load_yaml(path), path, "manifest")
     if manifest.name != path.stem:
-        raise ConfigError(path, f"manifest name {manifest.name!r} differs from its file name",
-                          f"set 'name: {path.stem}' or rename the file")
+        raise ConfigError(
+            path,
+            f"manifest name {manifest.name!r} differs from its file name",
+            f"set 'name: {path.stem}' or rename the file",
+        )
     return manifest
 
 

@@ -96,8 +96,10 @@ def read_alias_table(path: str | Path) -> dict[str, list[str]]:
         fields = line.split("\t")
         if len(fields) != 2 or not all(f.strip() for f in fields):
             raise ConfigError(
-                path, f"alias table line has {len(fields)} tab-separated fields, expected 2",
-                "write one 'alias<TAB>contig' pair per line", line=lineno,
+                path,
+                f"alias table line has {len(fields)} tab-separated fields, expected 2",
+                "write one 'alias<TAB>contig' pair per line",
+                line=lineno,
             )
         alias, contig = (f.strip() for f in fields)
         table.setdefault(contig, []).append(alias)

@@ -33,13 +33,17 @@ def read_bed_table(
             width, first_line = len(fields), lineno
             if width < 3:
                 raise AnnotationFormatError(
-                    path, f"has {width} column(s), BED needs at least 3",
-                    "write chrom, start, end separated by tabs", line=lineno,
+                    path,
+                    f"has {width} column(s), BED needs at least 3",
+                    "write chrom, start, end separated by tabs",
+                    line=lineno,
                 )
         elif len(fields) != width:
             raise AnnotationFormatError(
-                path, f"has {len(fields)} columns but line {first_line} has {width}",
-                "give every line the same number of columns", line=lineno,
+                path,
+                f"has {len(fields)} columns but line {first_line} has {width}",
+                "give every line the same number of columns",
+                line=lineno,
             )
         contig = checker.contig(fields[0], line=lineno)
         if contig is None:
@@ -57,18 +61,24 @@ def _coordinates(fields: list[str], path, lineno: int) -> tuple[int, int]:
         start, end = int(fields[1]), int(fields[2])
     except ValueError:
         raise AnnotationFormatError(
-            path, f"start {fields[1]!r} or end {fields[2]!r} is not an integer",
-            "write 0-based integer coordinates in columns 2 and 3", line=lineno,
+            path,
+            f"start {fields[1]!r} or end {fields[2]!r} is not an integer",
+            "write 0-based integer coordinates in columns 2 and 3",
+            line=lineno,
         ) from None
     if start < 0 or end < 0:
         raise AnnotationFormatError(
-            path, f"negative coordinate ({start}, {end})",
-            "BED coordinates are 0-based and start at 0", line=lineno,
+            path,
+            f"negative coordinate ({start}, {end})",
+            "BED coordinates are 0-based and start at 0",
+            line=lineno,
         )
     if end < start:
         raise AnnotationFormatError(
-            path, f"end {end} is before start {start}",
-            "write start <= end (the strand goes in column 6)", line=lineno,
+            path,
+            f"end {end} is before start {start}",
+            "write start <= end (the strand goes in column 6)",
+            line=lineno,
         )
     return start, end
 
@@ -78,7 +88,9 @@ def _append(core, fields, contig, start, end, feature, file_name, path, lineno) 
     strand = fields[5] if len(fields) > 5 else "."
     if strand not in ("+", "-", "."):
         raise AnnotationFormatError(
-            path, f"strand {strand!r} is not one of + - .", "write '+', '-' or '.' in column 6",
+            path,
+            f"strand {strand!r} is not one of + - .",
+            "write '+', '-' or '.' in column 6",
             line=lineno,
         )
     score = float("nan")
@@ -87,13 +99,24 @@ def _append(core, fields, contig, start, end, feature, file_name, path, lineno) 
             score = float(fields[4])
         except ValueError:
             raise AnnotationFormatError(
-                path, f"score {fields[4]!r} is not a number", "write a number in column 5",
+                path,
+                f"score {fields[4]!r} is not a number",
+                "write a number in column 5",
                 line=lineno,
             ) from None
     for col, value in (
-        (names.CHROM, contig), (names.START, start), (names.END, end), (names.STRAND, strand),
-        (names.FEATURE, feature), (names.SOURCE, file_name), (names.SCORE, score),
-        (names.PHASE, -1), (names.ID, name or f"{file_name}:{lineno}"), (names.NAME, name),
-        (names.PARENT, ""), (names.FILE, file_name), (names.LINE, lineno),
+        (names.CHROM, contig),
+        (names.START, start),
+        (names.END, end),
+        (names.STRAND, strand),
+        (names.FEATURE, feature),
+        (names.SOURCE, file_name),
+        (names.SCORE, score),
+        (names.PHASE, -1),
+        (names.ID, name or f"{file_name}:{lineno}"),
+        (names.NAME, name),
+        (names.PARENT, ""),
+        (names.FILE, file_name),
+        (names.LINE, lineno),
     ):
         core[col].append(value)

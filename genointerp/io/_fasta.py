@@ -36,7 +36,8 @@ def pack_fasta(
             packer.add(line, line=lineno)
     if not in_fasta:
         raise GenomeFormatError(
-            path, "GFF3 file has no ##FASTA section, so it holds no sequence",
+            path,
+            "GFF3 file has no ##FASTA section, so it holds no sequence",
             "give the genome FASTA separately",
         )
     return packer.finish(line=lineno), packer.softmask

@@ -35,20 +35,23 @@ def iter_genbank(
                 yield record
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise error(
-            path, f"compressed data is truncated or corrupt after record {n}",
+            path,
+            f"compressed data is truncated or corrupt after record {n}",
             "download or copy the file again; `gzip -t FILE` checks it",
         ) from exc
     except UnicodeDecodeError as exc:
         raise error(path, "is not text (binary data?)", "give a GenBank flat file") from exc
     except ValueError as exc:
         raise error(
-            path, f"malformed GenBank record after record {n}: {exc}",
+            path,
+            f"malformed GenBank record after record {n}: {exc}",
             "check the file is a complete GenBank flat file (each record ends with '//')",
             record=f"#{n + 1}",
         ) from exc
     if n == 0:
-        raise error(path, "holds no GenBank records",
-                    "give a GenBank flat file starting with LOCUS")
+        raise error(
+            path, "holds no GenBank records", "give a GenBank flat file starting with LOCUS"
+        )
 
 
 def _check_complete(path: str | Path, error: type[InputFormatError]) -> None:
@@ -60,19 +63,19 @@ def _check_complete(path: str | Path, error: type[InputFormatError]) -> None:
                 tail = (tail + block)[-256:]
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise error(
-                path, "compressed data is truncated or corrupt",
+                path,
+                "compressed data is truncated or corrupt",
                 "download or copy the file again; `gzip -t FILE` checks it",
             ) from exc
     if not tail.rstrip().endswith(b"//"):
         raise error(
-            path, "is truncated: the last record does not end with '//'",
+            path,
+            "is truncated: the last record does not end with '//'",
             "download or copy the complete file again",
         )
 
 
-def pack_genbank(
-    path: str | Path, out: BinaryIO
-) -> tuple[list[ContigInfo], dict[str, np.ndarray]]:
+def pack_genbank(path: str | Path, out: BinaryIO) -> tuple[list[ContigInfo], dict[str, np.ndarray]]:
     """Validate and pack every record's sequence."""
     packer = SequencePacker(out, path)
     n = 0
@@ -83,8 +86,10 @@ def pack_genbank(
             sequence = bytes(record.seq)
         except Exception as exc:  # Bio.Seq.UndefinedSequenceError: no ORIGIN section
             raise GenomeFormatError(
-                path, "record has no sequence (no ORIGIN section)",
-                "use a GenBank file with sequence ('gbwithparts' from NCBI)", record=record.id,
+                path,
+                "record has no sequence (no ORIGIN section)",
+                "use a GenBank file with sequence ('gbwithparts' from NCBI)",
+                record=record.id,
             ) from exc
         for i in range(0, len(sequence), _CHUNK):
             packer.add(sequence[i : i + _CHUNK], line=n)
@@ -113,15 +118,29 @@ def read_genbank_table(
                 continue
             qualifiers = {k: ",".join(map(str, v)) for k, v in feature.qualifiers.items()}
             tag = qualifiers.get("locus_tag")
-            feature_id = (f"{feature.type}-{tag}" if tag
-                          else f"{feature.type}-{record.id}:{n_feature}")
+            feature_id = (
+                f"{feature.type}-{tag}" if tag else f"{feature.type}-{record.id}:{n_feature}"
+            )
             phase = int(qualifiers.get("codon_start", "1")) - 1 if feature.type == "CDS" else -1
             for part in feature.location.parts:
                 start, end = int(part.start), int(part.end)
                 checker.check_bounds(contig, start, end, record=record.id)
                 strand = {1: "+", -1: "-"}.get(part.strand, ".")
-                row = (contig, start, end, strand, feature.type, file_name, float("nan"), phase,
-                       feature_id, qualifiers.get("gene", ""), "", file_name, n_record)
+                row = (
+                    contig,
+                    start,
+                    end,
+                    strand,
+                    feature.type,
+                    file_name,
+                    float("nan"),
+                    phase,
+                    feature_id,
+                    qualifiers.get("gene", ""),
+                    "",
+                    file_name,
+                    n_record,
+                )
                 for col, value in zip(names.ANNOTATION_COLUMNS, row, strict=True):
                     core[col].append(value)
                 attributes.append(qualifiers)

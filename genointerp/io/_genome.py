@@ -197,11 +197,18 @@ class Genome:
             counts = np.bincount(self.codes(name), minlength=128)
             gc = counts[ord("G")] + counts[ord("C")]
             acgt = gc + counts[ord("A")] + counts[ord("T")]
-            rows.append({
-                names.CHROM: name, "length": info.length, "gc": gc / max(acgt, 1),
-                "n_unknown": info.n_unknown, "n_ambiguous": info.n_ambiguous,
-                "n_softmasked": info.n_softmasked, "circular": bool(info.circular), "md5": info.md5,
-            })
+            rows.append(
+                {
+                    names.CHROM: name,
+                    "length": info.length,
+                    "gc": gc / max(acgt, 1),
+                    "n_unknown": info.n_unknown,
+                    "n_ambiguous": info.n_ambiguous,
+                    "n_softmasked": info.n_softmasked,
+                    "circular": bool(info.circular),
+                    "md5": info.md5,
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -224,10 +231,15 @@ def _pack_to(path: Path, fmt: str, packed: Path) -> None:
             elif fmt in _PACKERS:
                 contigs, softmask = _PACKERS[fmt](path, out)
             else:
-                raise GenomeFormatError(path, f"unknown sequence format {fmt!r}",
-                                        "use fasta, genbank or gff3")
-        index = {"pack_version": PACK_VERSION, "source": str(path), "format": fmt,
-                 "contigs": [vars(c) for c in contigs]}
+                raise GenomeFormatError(
+                    path, f"unknown sequence format {fmt!r}", "use fasta, genbank or gff3"
+                )
+        index = {
+            "pack_version": PACK_VERSION,
+            "source": str(path),
+            "format": fmt,
+            "contigs": [vars(c) for c in contigs],
+        }
         (tmp / "index.json").write_text(json.dumps(index, indent=1))
         np.savez(tmp / "softmask.npz", **{f"c{i}": softmask[c.name] for i, c in enumerate(contigs)})
         _log_ambiguous(path, contigs)
@@ -243,5 +255,6 @@ def _pack_to(path: Path, fmt: str, packed: Path) -> None:
 def _log_ambiguous(path: Path, contigs: list[ContigInfo]) -> None:
     n_ambiguous = sum(c.n_ambiguous for c in contigs)
     if n_ambiguous:
-        log.warning("%s: %d IUPAC ambiguity codes (other than N) were stored as N", path,
-                    n_ambiguous)
+        log.warning(
+            "%s: %d IUPAC ambiguity codes (other than N) were stored as N", path, n_ambiguous
+        )

@@ -54,12 +54,14 @@ def read_gff3_table(
         feature_id = attrs.pop("ID", f"{file_name}:{lineno}")
         name = attrs.pop("Name", "")
         for parent in parents:
-            _append(core, contig, start, end, fields, path, lineno, feature_id, name, parent,
-                    file_name)
+            _append(
+                core, contig, start, end, fields, path, lineno, feature_id, name, parent, file_name
+            )
             attributes.append(attrs)
     if n_lines == 0:
-        raise AnnotationFormatError(path, "holds no GFF3 feature lines",
-                                    "give a GFF3 file with tab-separated feature lines")
+        raise AnnotationFormatError(
+            path, "holds no GFF3 feature lines", "give a GFF3 file with tab-separated feature lines"
+        )
     return build_table(core, attributes)
 
 
@@ -69,12 +71,16 @@ def _split(line: str, path, lineno: int) -> list[str]:
         return fields
     if len(fields) < 9 and len(line.split()) >= 9:
         raise AnnotationFormatError(
-            path, "columns are separated by spaces, GFF3 needs tabs",
-            "separate the 9 columns with tab characters", line=lineno,
+            path,
+            "columns are separated by spaces, GFF3 needs tabs",
+            "separate the 9 columns with tab characters",
+            line=lineno,
         )
     raise AnnotationFormatError(
-        path, f"has {len(fields)} tab-separated columns, GFF3 needs 9",
-        "write seqid, source, type, start, end, score, strand, phase, attributes", line=lineno,
+        path,
+        f"has {len(fields)} tab-separated columns, GFF3 needs 9",
+        "write seqid, source, type, start, end, score, strand, phase, attributes",
+        line=lineno,
     )
 
 
@@ -83,18 +89,22 @@ def _coordinates(fields: list[str], path, lineno: int) -> tuple[int, int]:
         start, end = int(fields[3]), int(fields[4])
     except ValueError:
         raise AnnotationFormatError(
-            path, f"start {fields[3]!r} or end {fields[4]!r} is not an integer",
-            "write 1-based integer coordinates in columns 4 and 5", line=lineno,
+            path,
+            f"start {fields[3]!r} or end {fields[4]!r} is not an integer",
+            "write 1-based integer coordinates in columns 4 and 5",
+            line=lineno,
         ) from None
     if start < 1:
         raise AnnotationFormatError(
-            path, f"start is {start}, but GFF3 coordinates are 1-based",
+            path,
+            f"start is {start}, but GFF3 coordinates are 1-based",
             "the first base is 1; if the file is 0-based (like BED), add 1 to each start",
             line=lineno,
         )
     if end < start:
         raise AnnotationFormatError(
-            path, f"end {end} is before start {start}",
+            path,
+            f"end {end} is before start {start}",
             "write start <= end; give the strand in column 7 instead of swapping them",
             line=lineno,
         )
@@ -111,9 +121,11 @@ def _attributes(text: str, path, lineno: int) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep:
             raise AnnotationFormatError(
-                path, f"attribute {item.strip()!r} has no '=' (GTF-style attributes?)",
+                path,
+                f"attribute {item.strip()!r} has no '=' (GTF-style attributes?)",
                 "write key=value pairs separated by ';' (GFF3); convert GTF with a GTF-to-GFF3 "
-                "tool", line=lineno,
+                "tool",
+                line=lineno,
             )
         attrs[unquote(key.strip())] = unquote(value.strip())
     return attrs
@@ -123,22 +135,34 @@ def _append(core, contig, start, end, fields, path, lineno, feature_id, name, pa
     strand = _STRANDS.get(fields[6])
     if strand is None:
         raise AnnotationFormatError(
-            path, f"strand {fields[6]!r} is not one of + - . ?",
-            "write '+', '-' or '.' in column 7", line=lineno,
+            path,
+            f"strand {fields[6]!r} is not one of + - . ?",
+            "write '+', '-' or '.' in column 7",
+            line=lineno,
         )
     phase = _PHASES.get(fields[7])
     if phase is None:
         raise AnnotationFormatError(
-            path, f"phase {fields[7]!r} is not one of 0 1 2 .",
-            "write 0, 1, 2 or '.' in column 8", line=lineno,
+            path,
+            f"phase {fields[7]!r} is not one of 0 1 2 .",
+            "write 0, 1, 2 or '.' in column 8",
+            line=lineno,
         )
     score = fields[5]
     for col, value in (
-        (names.CHROM, contig), (names.START, start), (names.END, end), (names.STRAND, strand),
-        (names.FEATURE, fields[2]), (names.SOURCE, fields[1]),
+        (names.CHROM, contig),
+        (names.START, start),
+        (names.END, end),
+        (names.STRAND, strand),
+        (names.FEATURE, fields[2]),
+        (names.SOURCE, fields[1]),
         (names.SCORE, float("nan") if score == "." else _score(score, path, lineno)),
-        (names.PHASE, phase), (names.ID, feature_id), (names.NAME, name),
-        (names.PARENT, parent), (names.FILE, file_name), (names.LINE, lineno),
+        (names.PHASE, phase),
+        (names.ID, feature_id),
+        (names.NAME, name),
+        (names.PARENT, parent),
+        (names.FILE, file_name),
+        (names.LINE, lineno),
     ):
         core[col].append(value)
 
@@ -148,6 +172,8 @@ def _score(text: str, path, lineno: int) -> float:
         return float(text)
     except ValueError:
         raise AnnotationFormatError(
-            path, f"score {text!r} is not a number", "write a number or '.' in column 6",
+            path,
+            f"score {text!r} is not a number",
+            "write a number or '.' in column 6",
             line=lineno,
         ) from None

@@ -74,14 +74,18 @@ class SequencePacker:
         self._close_record(line)
         if not name:
             raise GenomeFormatError(
-                self.source, "header has no sequence name", "write '>name' with no space after '>'",
+                self.source,
+                "header has no sequence name",
+                "write '>name' with no space after '>'",
                 line=line,
             )
         if name in self._seen:
             raise GenomeFormatError(
                 self.source,
                 f"duplicate sequence id {name!r} (first at line {self._seen[name]})",
-                "give every record a unique id", line=line, record=name,
+                "give every record a unique id",
+                line=line,
+                record=name,
             )
         self._seen[name] = line
         info = ContigInfo(name, description=description, circular=circular, offset=self._offset)
@@ -92,12 +96,16 @@ class SequencePacker:
         if record is None:
             if looks_binary(chunk):
                 raise GenomeFormatError(
-                    self.source, "is binary data, not FASTA text",
-                    "give a plain-text or gzip-compressed FASTA file", line=line,
+                    self.source,
+                    "is binary data, not FASTA text",
+                    "give a plain-text or gzip-compressed FASTA file",
+                    line=line,
                 )
             raise GenomeFormatError(
-                self.source, "sequence data before the first '>' header line",
-                "start the file with a header line such as '>chr1'", line=line,
+                self.source,
+                "sequence data before the first '>' header line",
+                "start the file with a header line such as '>chr1'",
+                line=line,
             )
         chunk = chunk.translate(None, _WHITESPACE)
         if not chunk:
@@ -134,13 +142,18 @@ class SequencePacker:
         protein = sum(b in _PROTEIN_ONLY for b in chunk)
         if protein >= max(1, len(chunk) // 20) and any(b in _PROTEIN_ONLY for b in bad):
             raise GenomeFormatError(
-                self.source, f"looks like a protein sequence (letters such as {char!r})",
-                "give nucleotide FASTA (A, C, G, T, N and IUPAC codes)", line=line, record=record,
+                self.source,
+                f"looks like a protein sequence (letters such as {char!r})",
+                "give nucleotide FASTA (A, C, G, T, N and IUPAC codes)",
+                line=line,
+                record=record,
             )
         raise GenomeFormatError(
-            self.source, f"non-nucleotide character {char!r} in sequence",
+            self.source,
+            f"non-nucleotide character {char!r} in sequence",
             "use only A, C, G, T, N and IUPAC codes (R Y S W K M B D H V); replace others with N",
-            line=line, record=record,
+            line=line,
+            record=record,
         )
 
     @staticmethod
@@ -161,8 +174,10 @@ class SequencePacker:
         info = record.info
         if info.length == 0:
             raise GenomeFormatError(
-                self.source, "record has no sequence (empty record)",
-                "remove the empty record or add its sequence", line=record.header_line,
+                self.source,
+                "record has no sequence (empty record)",
+                "remove the empty record or add its sequence",
+                line=record.header_line,
                 record=info.name,
             )
         info.md5 = record.hasher.hexdigest()

@@ -56,8 +56,9 @@ def read_gff3(
     unknown_contigs
         ``"error"`` (default) or ``"drop"`` lines on contigs the genome lacks.
     """
-    return to_pyranges(read_gff3_table(path, genome, keep_sources=keep_sources,
-                                       unknown_contigs=unknown_contigs))
+    return to_pyranges(
+        read_gff3_table(path, genome, keep_sources=keep_sources, unknown_contigs=unknown_contigs)
+    )
 
 
 def read_bed(
@@ -68,8 +69,9 @@ def read_bed(
     unknown_contigs: UnknownContigs = "error",
 ) -> pr.PyRanges:
     """Read a BED file (3-12 columns) as features of type ``feature``."""
-    return to_pyranges(read_bed_table(path, genome, feature=feature,
-                                      unknown_contigs=unknown_contigs))
+    return to_pyranges(
+        read_bed_table(path, genome, feature=feature, unknown_contigs=unknown_contigs)
+    )
 
 
 def read_genbank(
@@ -112,8 +114,9 @@ def annotation_table(
     """
     kind = format or _sniff_annotation(path)
     if kind == "gff3":
-        return read_gff3_table(path, genome, keep_sources=keep_sources,
-                               unknown_contigs=unknown_contigs)
+        return read_gff3_table(
+            path, genome, keep_sources=keep_sources, unknown_contigs=unknown_contigs
+        )
     if kind == "genbank":
         return read_genbank_table(path, genome, unknown_contigs=unknown_contigs)
     return read_bed_table(path, genome, unknown_contigs=unknown_contigs)

@@ -47,16 +47,25 @@ class ContigChecker:
                 else:
                     problem, _, fix = str(exc).partition(". Fix: ")
                     raise AnnotationFormatError(
-                        self.path, problem, fix + "; or pass unknown_contigs='drop'",
-                        line=line, record=record,
+                        self.path,
+                        problem,
+                        fix + "; or pass unknown_contigs='drop'",
+                        line=line,
+                        record=record,
                     ) from None
         if self._resolved[name] is None:
             self.dropped += 1
         return self._resolved[name]
 
     def check_bounds(
-        self, contig: str, start: int, end: int, *, line: int | None = None,
-        record: str | None = None, one_based: bool = False,
+        self,
+        contig: str,
+        start: int,
+        end: int,
+        *,
+        line: int | None = None,
+        record: str | None = None,
+        one_based: bool = False,
     ) -> None:
         """Raise when ``[start, end)`` runs past the contig's end (0-based half-open input)."""
         if self.genome is None:
@@ -68,7 +77,8 @@ class ContigChecker:
                 self.path,
                 f"interval {contig}:{shown} ends past the contig's end ({length:,} bp)",
                 "check that the annotation belongs to this genome assembly",
-                line=line, record=record,
+                line=line,
+                record=record,
             )
 
 
