@@ -25,7 +25,6 @@ NAME = "Name"
 PARENT = "Parent"  # one parent id per row; multi-parent features are exploded
 FILE = "File"  # file the row came from
 LINE = "Line"  # line (GFF3/BED) or record number (GenBank) in that file
-ATTRIBUTES = "Attributes"  # remaining key=value attributes as a dict
 
 # Concept track columns.
 CONCEPT = "Concept"

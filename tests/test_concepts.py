@@ -276,3 +276,27 @@ def test_eukaryote_splice_sites_are_gt_ag(mirror, dataset):
     assert sum(donors.values()) > 900 and sum(acceptors.values()) > 900
     assert sum(n for s, n in donors.items() if s[1:] == "GT") / sum(donors.values()) >= 0.98
     assert sum(n for s, n in acceptors.items() if s[:2] == "AG") / sum(acceptors.values()) >= 0.98
+
+
+def test_catalog_include_is_relative_and_duplicates_are_refused(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "base.yaml").write_text(
+        "catalog: base\nconcepts:\n  - {name: trna, label: t, select: [{feature: [tRNA]}]}\n"
+    )
+    top = tmp_path / "sub" / "top.yaml"
+    top.write_text(
+        "catalog: top\ninclude: [base.yaml]\nconcepts:\n"
+        "  - {name: rrna, label: r, select: [{feature: [rRNA]}]}\n"
+    )
+    assert gi.concepts.load_catalog(top).names == ["trna", "rrna"]
+    top.write_text("catalog: top\ninclude: [base.yaml, prokaryote]\nconcepts: []\n")
+    with pytest.raises(gi.errors.ConfigError, match="concept 'trna' is defined twice"):
+        gi.concepts.load_catalog(top)
+
+
+def test_element_row_makes_one_element_per_genbank_feature():
+    table = gi.io.annotation_table(DATA / "tiny.gb")
+    spec = ConceptSpec("any", "any", [Select(feature=["CDS", "tRNA"])], element="row")
+    genome = gi.io.Genome.from_sequences({"TINY01.1": "ACGT" * 15})
+    tracks = gi.concepts.build(genome, Catalog("t", concepts=[spec]), table)
+    assert len(tracks.elements("any")) == 3  # two CDS and the origin-spanning tRNA

@@ -101,3 +101,44 @@ def test_manifest_with_unknown_key_is_rejected(tmp_path):
 def test_unknown_data_set_suggests_a_name():
     with pytest.raises(DatasetError, match="did you mean 'ecoli_k12'"):
         gi.datasets.load("ecoli_k13")
+
+
+def test_a_recompressed_public_copy_is_accepted_by_its_sequence_checksum(tmp_path, monkeypatch):
+    """NCBI serves the same sequence compressed (or wrapped) differently: accept it."""
+    import gzip
+
+    original = b">c1 one\nACGTACGTAC\n>c2\nGGGCCC\n"
+    rewrapped = b">c1 other description\nACGTA\nCGTAC\n>c2\nGGGCCC\n"
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "g.fa.gz").write_bytes(gzip.compress(rewrapped))
+    genome = gi.io.Genome.from_sequences({"c1": "ACGTACGTAC", "c2": "GGGCCC"})
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "g",
+                "title": "g",
+                "kind": "prokaryote",
+                "licence": "CC0",
+                "citation": "none",
+                "genome": "g.fa.gz",
+                "files": [
+                    {
+                        "name": "g.fa.gz",
+                        "mirror_path": "g.fa.gz",
+                        "format": "fasta",
+                        "sha256": hashlib.sha256(gzip.compress(original)).hexdigest(),
+                        "sequence_md5": genome.sequence_md5,
+                    }
+                ],
+            }
+        )
+    )
+    manifest = gi.datasets.read_manifest(path)
+    monkeypatch.setenv("GENOINTERP_DATA_MIRROR", str(tmp_path / "mirror"))
+    fetched = gi.datasets.fetch_file(manifest, manifest.files[0])
+    assert gi.io.read_fasta(fetched).fetch("c1") == "ACGTACGTAC"
+    # a changed sequence is still refused
+    (tmp_path / "mirror" / "g.fa.gz").write_bytes(gzip.compress(rewrapped.replace(b"GGG", b"GGA")))
+    with pytest.raises(ChecksumError):
+        gi.datasets.fetch_file(manifest, manifest.files[0], force=True)

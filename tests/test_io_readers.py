@@ -104,3 +104,10 @@ def test_real_genome_random_access_and_checksums_match_manifests(mirror):
     # NC_000913.3 starts with the thrL leader: AGCTTTTCATTCTGACTGCAACGGGCAATATGTC
     assert ecoli.fetch("U00096.3", 0, 34) == "AGCTTTTCATTCTGACTGCAACGGGCAATATGTC"
     assert ecoli.circular == {"NC_000913.3": True}
+
+
+def test_aliases_match_versionless_accessions_but_never_another_version():
+    aliases = gi.io.ContigAliases(["NC_000913.3", "chr2"])
+    assert aliases.get("NC_000913") == aliases.get("nc_000913.3") == "NC_000913.3"
+    assert aliases.get("NC_000913.2") is None
+    assert aliases.get("2") == aliases.get("CHR2") == "chr2"

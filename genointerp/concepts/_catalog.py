@@ -51,7 +51,7 @@ class Step:
     position: int = 0
     """For codon_position: 0, 1 or 2 (first, second, third nucleotide of each codon)."""
     gap: int = 0
-    """For merge: join elements closer than this many bp."""
+    """For merge: join elements at most this many bp apart (0 joins overlapping and touching)."""
 
     def __post_init__(self) -> None:
         if self.op in ("spliced", "flank") and self.end <= self.start:
@@ -154,19 +154,21 @@ def load_catalog(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> Catal
         raise ConfigError(path, "catalog includes itself", "remove the circular include")
     catalog = from_dict(Catalog, load_yaml(path), path, "catalog")
     digest = hashlib.sha256(path.read_bytes())
-    concepts = []
+    concepts: list[ConceptSpec] = []
     for included in catalog.include:
-        other = load_catalog(included, (*_seen, str(path)))
+        relative = path.parent / included  # a path is relative to the including catalog
+        other = load_catalog(relative if Path(included).suffix else included, (*_seen, str(path)))
         digest.update(other.sha256.encode())
         concepts.extend(other.concepts)
-    names = {c.name for c in concepts}
-    for concept in catalog.concepts:
-        if concept.name in names:
+    seen: set[str] = set()
+    for concept in [*concepts, *catalog.concepts]:
+        if concept.name in seen:
             raise ConfigError(
                 path,
-                f"concept {concept.name!r} is also defined in an included catalog",
+                f"concept {concept.name!r} is defined twice (here or in an included catalog)",
                 "rename one of them",
             )
+        seen.add(concept.name)
     catalog.concepts = concepts + catalog.concepts
     catalog.sha256 = digest.hexdigest()
     return catalog

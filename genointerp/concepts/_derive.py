@@ -51,7 +51,14 @@ def _select(spec: ConceptSpec, table: pd.DataFrame) -> pd.DataFrame:
     rows = table[keep]
     key = {"ID": names.ID, "Parent": names.PARENT, "row": None}[spec.element]
     if key is None:
-        element = rows[names.FILE].astype(str) + ":" + rows[names.LINE].astype(str)
+        # file:line:id is one feature row (GenBank 'Line' is the record, so add the id)
+        element = (
+            rows[names.FILE].astype(str)
+            + ":"
+            + rows[names.LINE].astype(str)
+            + ":"
+            + rows[names.ID].astype(str)
+        )
     else:
         element = rows[key].astype(str)
         if key == names.PARENT:  # rows without a parent stand alone
@@ -233,7 +240,7 @@ def _complement(parts, step: Step, lengths, circular) -> pd.DataFrame:
 
 
 def _merge(parts, step: Step, lengths, circular) -> pd.DataFrame:
-    """Join elements that overlap (or lie within ``gap`` bp) on the same strand into one."""
+    """Join elements on the same strand at most ``gap`` bp apart (touching ones at gap 0)."""
     out = []
     for (contig, strand), group in parts.groupby([names.CHROM, names.STRAND], sort=False):
         group = group.sort_values(names.START)

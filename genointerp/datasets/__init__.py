@@ -1,7 +1,8 @@
 """Public data sets: manifests in ``data_manifests/``, fetched into a verified cache.
 
-Files come from ``$GENOINTERP_DATA_MIRROR`` when it is set (offline clusters,
-CI) and from their public URLs otherwise.  Nothing is downloaded at import.
+Files come from ``$GENOINTERP_DATA_MIRROR`` when it holds them (offline clusters,
+CI) and from their public URLs otherwise, unless ``$GENOINTERP_OFFLINE`` is set.
+Nothing is downloaded at import.
 """
 
 from ._dataset import Dataset, load

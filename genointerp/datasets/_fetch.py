@@ -33,9 +33,9 @@ def fetch_file(
 ) -> Path:
     """Return the verified cached copy of ``spec``, fetching it first if needed.
 
-    With ``$GENOINTERP_DATA_MIRROR`` set, the file is copied from that folder and
-    the network is never used; otherwise it is downloaded from ``spec.url``
-    (unless ``$GENOINTERP_OFFLINE`` is set).  The copy is verified against the
+    The file is copied from ``$GENOINTERP_DATA_MIRROR`` when that folder has it;
+    otherwise it is downloaded from ``spec.url``, unless ``$GENOINTERP_OFFLINE``
+    is set (then a missing file is an error).  The copy is verified against the
     manifest's sha256 (or, for a public copy compressed differently, its decoded
     checksums) before it is renamed into place, so the cache never holds a
     partial or wrong file.
@@ -129,6 +129,9 @@ def verify(path: Path, spec: FileSpec, origin: str) -> str:
     if spec.decoded_md5 and _decoded_md5(path) == spec.decoded_md5:
         log.info("%s: bytes differ from the manifest but decoded content matches", spec.name)
         return digest
+    if spec.sequence_md5 and _sequence_md5(path, spec.format) == spec.sequence_md5:
+        log.info("%s: file differs from the manifest but every sequence matches", spec.name)
+        return digest
     raise ChecksumError(
         f"{spec.name} from {origin}: sha256 is {digest} but the manifest records {spec.sha256}. "
         "Fix: the source copy is corrupt or a different version; fetch it again "
@@ -148,6 +151,20 @@ def _decoded_md5(path: Path) -> str:
     except (OSError, EOFError):
         return ""
     return digest.hexdigest()
+
+
+def _sequence_md5(path: Path, fmt: str) -> dict[str, str] | None:
+    """md5 of each record's sequence (a public copy may be re-compressed or re-annotated)."""
+    import tempfile
+
+    from ..errors import GenomeFormatError
+    from ..io import Genome
+
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            return Genome.open(path, format=fmt, cache_dir=scratch).sequence_md5
+        except GenomeFormatError:
+            return None
 
 
 def _marker(dest: Path) -> Path:

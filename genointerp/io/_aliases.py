@@ -13,10 +13,10 @@ class ContigAliases:
     """Resolve the names other files use for a genome's contigs to the genome's own names.
 
     Resolution order: the exact name; an explicit alias (from a data-set manifest
-    or a user table); the name with a ``chr`` prefix added or removed; the
-    accession without its version (``NC_000913`` for ``NC_000913.3``); a
-    case-insensitive match.  The implicit rules only apply when they give a
-    single contig.
+    or a user table); a case-insensitive match, which includes an accession
+    without its version (``NC_000913`` for ``NC_000913.3``; another version such
+    as ``NC_000913.2`` never matches); the name with a ``chr`` prefix added or
+    removed.  The implicit rules only apply when they give a single contig.
 
     Examples
     --------
@@ -69,7 +69,7 @@ class ContigAliases:
         if name in self._explicit:
             return self._explicit[name]
         low = name.lower()
-        for key in (low, low.split(".")[0], low[3:] if low.startswith("chr") else "chr" + low):
+        for key in (low, low[3:] if low.startswith("chr") else "chr" + low):
             if key in self._implicit:
                 return self._implicit[key]
         return None

@@ -1,4 +1,4 @@
-"""BED reader (3 to 12 columns; ``track``/``browser``/``#`` lines skipped)."""
+"""BED reader (3 or more columns, the first 6 used; ``track``/``browser``/``#`` lines skipped)."""
 
 from __future__ import annotations
 
