@@ -157,8 +157,3 @@ def _is_type(value: Any, hint: type) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, hint)
-
-
-def to_dict(obj: Any) -> Any:
-    """A dataclass as plain dicts and lists (for YAML or JSON)."""
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj

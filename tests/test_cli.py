@@ -70,6 +70,25 @@ def test_bad_input_prints_one_line_without_traceback(tmp_path):
     assert not (tmp_path / "out.h5").exists()
 
 
+def build_concepts(annotations, catalog, out, *extra) -> int:
+    """`genointerp concepts build` on the tiny test genome."""
+    return main(
+        [
+            "concepts",
+            "build",
+            "--genome",
+            str(DATA / "tiny.gff3"),
+            "--annotations",
+            str(annotations),
+            "--catalog",
+            str(catalog),
+            "-o",
+            str(out),
+            *extra,
+        ]
+    )
+
+
 BAD_INPUTS = {
     "gff3_end_before_start": (
         "g.gff3",
@@ -94,23 +113,7 @@ def test_bad_annotation_or_catalog_leaves_no_output(tmp_path, capsys, case):
         (str(bad), "eukaryote") if name != "c.yaml" else (str(DATA / "tiny.bed"), str(bad))
     )
     out = tmp_path / "out" / "tracks.h5"
-    assert (
-        main(
-            [
-                "concepts",
-                "build",
-                "--genome",
-                str(DATA / "tiny.gff3"),
-                "--annotations",
-                annotations,
-                "--catalog",
-                catalog,
-                "-o",
-                str(out),
-            ]
-        )
-        == 1
-    )
+    assert build_concepts(annotations, catalog, out) == 1
     err = capsys.readouterr().err
     assert expected in err and name in err and "Fix:" in err
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
@@ -119,23 +122,7 @@ def test_bad_annotation_or_catalog_leaves_no_output(tmp_path, capsys, case):
 def test_concepts_build_and_bed_from_files(tmp_path, capsys):
     out = tmp_path / "tracks.h5"
     assert (
-        main(
-            [
-                "concepts",
-                "build",
-                "--genome",
-                str(DATA / "tiny.gff3"),
-                "--annotations",
-                str(DATA / "tiny.gff3"),
-                "--catalog",
-                "eukaryote",
-                "--concepts",
-                "exon,splice_donor",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
+        build_concepts(DATA / "tiny.gff3", "eukaryote", out, "--concepts", "exon,splice_donor") == 0
     )
     assert main(["concepts", "bed", str(out), "-o", str(tmp_path / "bed")]) == 0
     assert sorted(p.name for p in (tmp_path / "bed").iterdir()) == ["exon.bed", "splice_donor.bed"]

@@ -16,7 +16,6 @@ from ._table import ContigChecker, UnknownContigs, build_table, empty_core
 
 _STRANDS = {"+": "+", "-": "-", ".": ".", "?": "."}
 _PHASES = {"0": 0, "1": 1, "2": 2, ".": -1}
-_CORE_ATTRIBUTES = {"ID": names.ID, "Name": names.NAME, "Parent": names.PARENT}
 
 
 def read_gff3_table(
