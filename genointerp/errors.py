@@ -69,7 +69,15 @@ class ConfigError(InputFormatError):
 
 
 class ContigNameError(GenointerpError, KeyError):
-    """A contig name that matches no contig of the genome, even through aliases."""
+    """A contig name that matches no contig of the genome, even through aliases.
+
+    ``problem`` and ``fix`` are kept apart so readers can re-raise them with a file and line.
+    """
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}. Fix: {fix}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

@@ -300,3 +300,20 @@ def test_element_row_makes_one_element_per_genbank_feature():
     genome = gi.io.Genome.from_sequences({"TINY01.1": "ACGT" * 15})
     tracks = gi.concepts.build(genome, Catalog("t", concepts=[spec]), table)
     assert len(tracks.elements("any")) == 3  # two CDS and the origin-spanning tRNA
+
+
+def test_element_ids_index_the_element_table_and_cover_the_mask(tiny):
+    _, tracks = tiny
+    for concept in ("exon", "intron", "codon_pos1"):
+        elements = tracks.elements(concept)
+        for strand in "+-":
+            ids = tracks.element_ids(concept, "chrT", strand)
+            mask = tracks.mask("chrT", strand, concepts=[concept])[0]
+            np.testing.assert_array_equal(ids >= 0, mask)
+            for pos in np.flatnonzero(mask):
+                element = elements.iloc[ids[pos]]
+                assert element[names.START] <= pos < element[names.END]
+                assert element[names.STRAND] in (strand, ".")
+    # introns on '+' (element order): t1:intron1 [12,20), t2:intron1 [12,40), t1:intron2 [30,40);
+    # where they overlap, the part later in (start, end) order wins
+    assert tracks.element_ids("intron", "chrT", "+", 18, 34).tolist() == [1] * 12 + [2] * 4

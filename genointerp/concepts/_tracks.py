@@ -178,12 +178,13 @@ class ConceptTracks:
     ) -> np.ndarray:
         """Element index (into ``elements(concept)``) at each position, -1 where none.
 
-        Where elements of one concept overlap, the later one in the element table wins.
+        Where elements of one concept overlap, the part later in (start, end) order wins.
         """
         end = self.lengths[contig] if end is None else end
-        elements = self.elements(concept)[names.ELEMENT]
-        index = pd.Series(np.arange(len(elements)), index=elements.to_numpy())
         parts = self.parts(concept)
+        # elements() lists elements in order of first appearance among the parts
+        order = pd.unique(parts[names.ELEMENT])
+        index = pd.Series(np.arange(len(order)), index=order)
         parts = parts[
             (parts[names.CHROM] == contig)
             & parts[names.STRAND].isin([strand, "."])

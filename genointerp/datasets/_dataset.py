@@ -72,16 +72,15 @@ class Dataset:
         tables = []
         for name in self.manifest.annotations:
             spec = self.manifest.file(name)
-            if missing == "skip":
-                try:
-                    self.path(name)
-                except DatasetError as exc:
-                    log.warning("leaving out %s: %s", name, exc)
-                    continue
+            try:
+                path = self.path(name)
+            except DatasetError as exc:
+                if missing == "error":
+                    raise
+                log.warning("leaving out %s: %s", name, exc)
+                continue
             tables.append(
-                annotation_table(
-                    self.path(name), genome, format=spec.format, keep_sources=spec.keep_sources
-                )
+                annotation_table(path, genome, format=spec.format, keep_sources=spec.keep_sources)
             )
         return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 

@@ -47,18 +47,17 @@ class ContigAliases:
                 candidates.setdefault(key, set()).add(name)
         return {key: next(iter(v)) for key, v in candidates.items() if len(v) == 1}
 
-    def resolve(self, name: str, *, where: str = "") -> str:
+    def resolve(self, name: str) -> str:
         """The genome's name for ``name``; raises :class:`ContigNameError` when none matches."""
         found = self.get(name)
         if found is None:
             shown = ", ".join(self.contigs[:8]) + (" ..." if len(self.contigs) > 8 else "")
             close = difflib.get_close_matches(name, self.contigs, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            prefix = f"{where}: " if where else ""
             raise ContigNameError(
-                f"{prefix}contig {name!r} is not in the genome{hint}; its contigs are {shown}. "
-                "Fix: use the genome's contig names, or add an alias (the data set manifest's "
-                "'aliases', or an alias table: two tab-separated columns, alias then contig)"
+                f"contig {name!r} is not in the genome{hint}; its contigs are {shown}",
+                "use the genome's contig names, or add an alias (the data set manifest's "
+                "'aliases', or an alias table: two tab-separated columns, alias then contig)",
             )
         return found
 

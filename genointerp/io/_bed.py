@@ -6,11 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import names
 from .._textio import decode_line, iter_lines
 from ..errors import AnnotationFormatError
 from ._genome import Genome
-from ._table import ContigChecker, UnknownContigs, build_table, empty_core
+from ._table import (
+    AnnotationRow,
+    ContigChecker,
+    UnknownContigs,
+    append_row,
+    build_table,
+    empty_core,
+)
 
 
 def read_bed_table(
@@ -104,19 +110,21 @@ def _append(core, fields, contig, start, end, feature, file_name, path, lineno) 
                 "write a number in column 5",
                 line=lineno,
             ) from None
-    for col, value in (
-        (names.CHROM, contig),
-        (names.START, start),
-        (names.END, end),
-        (names.STRAND, strand),
-        (names.FEATURE, feature),
-        (names.SOURCE, file_name),
-        (names.SCORE, score),
-        (names.PHASE, -1),
-        (names.ID, name or f"{file_name}:{lineno}"),
-        (names.NAME, name),
-        (names.PARENT, ""),
-        (names.FILE, file_name),
-        (names.LINE, lineno),
-    ):
-        core[col].append(value)
+    append_row(
+        core,
+        AnnotationRow(
+            chrom=contig,
+            start=start,
+            end=end,
+            strand=strand,
+            feature=feature,
+            source=file_name,
+            score=score,
+            phase=-1,
+            id=name or f"{file_name}:{lineno}",
+            name=name,
+            parent="",
+            file=file_name,
+            line=lineno,
+        ),
+    )

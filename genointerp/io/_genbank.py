@@ -14,7 +14,6 @@ import pandas as pd
 from Bio import SeqIO
 from Bio.SeqRecord import SeqRecord
 
-from .. import names
 from .._textio import open_binary
 from ..errors import AnnotationFormatError, GenomeFormatError, InputFormatError
 from ._pack import ContigInfo, SequencePacker
@@ -104,7 +103,7 @@ def read_genbank_table(
     Rows of one feature share its ``ID`` (``<type>-<locus_tag>``, or ``<type>-<record>:<n>``
     when the feature has no locus tag); qualifiers become columns (multi-valued joined by ',').
     """
-    from ._table import ContigChecker, build_table, empty_core
+    from ._table import AnnotationRow, ContigChecker, append_row, build_table, empty_core
 
     checker = ContigChecker(path, genome, unknown_contigs)
     core, attributes = empty_core(), []
@@ -126,22 +125,23 @@ def read_genbank_table(
                 start, end = int(part.start), int(part.end)
                 checker.check_bounds(contig, start, end, record=record.id)
                 strand = {1: "+", -1: "-"}.get(part.strand, ".")
-                row = (
-                    contig,
-                    start,
-                    end,
-                    strand,
-                    feature.type,
-                    file_name,
-                    float("nan"),
-                    phase,
-                    feature_id,
-                    qualifiers.get("gene", ""),
-                    "",
-                    file_name,
-                    n_record,
+                append_row(
+                    core,
+                    AnnotationRow(
+                        chrom=contig,
+                        start=start,
+                        end=end,
+                        strand=strand,
+                        feature=feature.type,
+                        source=file_name,
+                        score=float("nan"),
+                        phase=phase,
+                        id=feature_id,
+                        name=qualifiers.get("gene", ""),
+                        parent="",
+                        file=file_name,
+                        line=n_record,
+                    ),
                 )
-                for col, value in zip(names.ANNOTATION_COLUMNS, row, strict=True):
-                    core[col].append(value)
                 attributes.append(qualifiers)
     return build_table(core, attributes)

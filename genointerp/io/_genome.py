@@ -156,9 +156,9 @@ class Genome:
         total = sum(self.lengths.values())
         return f"Genome({len(self)} contigs, {total:,} bp, source={self.source!r})"
 
-    def resolve(self, name: str, *, where: str = "") -> str:
+    def resolve(self, name: str) -> str:
         """The genome's own name for ``name`` (exact, alias, ``chr`` prefix, accession)."""
-        return self.aliases.resolve(name, where=where)
+        return self.aliases.resolve(name)
 
     def codes(self, contig: str, start: int = 0, end: int | None = None) -> np.ndarray:
         """Bases of ``contig[start:end]`` as a uint8 array of ASCII codes (a view, no copy)."""

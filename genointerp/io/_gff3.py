@@ -8,11 +8,17 @@ from urllib.parse import unquote
 
 import pandas as pd
 
-from .. import names
 from .._textio import decode_line, iter_lines
 from ..errors import AnnotationFormatError
 from ._genome import Genome
-from ._table import ContigChecker, UnknownContigs, build_table, empty_core
+from ._table import (
+    AnnotationRow,
+    ContigChecker,
+    UnknownContigs,
+    append_row,
+    build_table,
+    empty_core,
+)
 
 _STRANDS = {"+": "+", "-": "-", ".": ".", "?": "."}
 _PHASES = {"0": 0, "1": 1, "2": 2, ".": -1}
@@ -148,22 +154,24 @@ def _append(core, contig, start, end, fields, path, lineno, feature_id, name, pa
             line=lineno,
         )
     score = fields[5]
-    for col, value in (
-        (names.CHROM, contig),
-        (names.START, start),
-        (names.END, end),
-        (names.STRAND, strand),
-        (names.FEATURE, fields[2]),
-        (names.SOURCE, fields[1]),
-        (names.SCORE, float("nan") if score == "." else _score(score, path, lineno)),
-        (names.PHASE, phase),
-        (names.ID, feature_id),
-        (names.NAME, name),
-        (names.PARENT, parent),
-        (names.FILE, file_name),
-        (names.LINE, lineno),
-    ):
-        core[col].append(value)
+    append_row(
+        core,
+        AnnotationRow(
+            chrom=contig,
+            start=start,
+            end=end,
+            strand=strand,
+            feature=fields[2],
+            source=fields[1],
+            score=float("nan") if score == "." else _score(score, path, lineno),
+            phase=phase,
+            id=feature_id,
+            name=name,
+            parent=parent,
+            file=file_name,
+            line=lineno,
+        ),
+    )
 
 
 def _score(text: str, path, lineno: int) -> float:

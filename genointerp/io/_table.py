@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,6 @@ class ContigChecker:
         self.genome = genome
         self.unknown_contigs = unknown_contigs
         self._resolved: dict[str, str | None] = {}
-        self.dropped = 0
 
     def contig(
         self, name: str, *, line: int | None = None, record: str | None = None
@@ -45,16 +44,13 @@ class ContigChecker:
                 if self.unknown_contigs == "drop":
                     self._resolved[name] = None
                 else:
-                    problem, _, fix = str(exc).partition(". Fix: ")
                     raise AnnotationFormatError(
                         self.path,
-                        problem,
-                        fix + "; or pass unknown_contigs='drop'",
+                        exc.problem,
+                        exc.fix + "; or pass unknown_contigs='drop'",
                         line=line,
                         record=record,
                     ) from None
-        if self._resolved[name] is None:
-            self.dropped += 1
         return self._resolved[name]
 
     def check_bounds(
@@ -101,5 +97,29 @@ def to_pyranges(table: pd.DataFrame) -> pr.PyRanges:
     return pr.PyRanges(table.reset_index(drop=True))
 
 
+class AnnotationRow(NamedTuple):
+    """One row's core columns, in the order of ``names.ANNOTATION_COLUMNS``."""
+
+    chrom: str
+    start: int
+    end: int
+    strand: str
+    feature: str
+    source: str
+    score: float
+    phase: int
+    id: str
+    name: str
+    parent: str
+    file: str
+    line: int
+
+
 def empty_core() -> dict[str, list]:
     return {col: [] for col in names.ANNOTATION_COLUMNS}
+
+
+def append_row(core: dict[str, list], row: AnnotationRow) -> None:
+    """Add one row to the column lists made by :func:`empty_core`."""
+    for col, value in zip(names.ANNOTATION_COLUMNS, row, strict=True):
+        core[col].append(value)
