@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("names", "errors", "io", "datasets", "concepts")
+_SUBMODULES = ("names", "errors", "io", "datasets", "concepts", "models", "acts")
 
 if TYPE_CHECKING:
-    from . import concepts, datasets, errors, io, names  # noqa: F401
+    from . import acts, concepts, datasets, errors, io, models, names  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import genointerp as gi
 from genointerp.cli import EXIT_NOT_BUILT, main
 from tests.conftest import DATA
 
@@ -144,3 +146,9 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     summary = (tmp_path / "demo" / "concepts_summary.tsv").read_text()
     assert "\ntrna\t" in summary
     assert len(list((tmp_path / "demo" / "bed").glob("*.bed"))) == 26
+    with gi.acts.ActivationStore(tmp_path / "demo" / "activations.h5") as store:
+        assert store.complete and store.n_positions == 2 * 4_641_652
+        assert store.model_id.startswith("tiny:genointerp-tiny")
+        x = store.read(store.layers[0], "NC_000913.3", "-", 1_000_000, 1_001_000)
+        assert x.shape == (1000, store.d_model) and np.isfinite(x).all()
+        assert x.astype(np.float64).std() > 0.1

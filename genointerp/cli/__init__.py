@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import GenointerpError, NotBuiltYetError
-from . import _concepts, _data, _demo, _stages
+from . import _concepts, _data, _demo, _models, _stages
 
 EXIT_ERROR = 1
 EXIT_NOT_BUILT = 3
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _data.register(sub)
     _concepts.register(sub)
+    _models.register(sub)
     _stages.register(sub)
     _demo.register(sub)
     return parser

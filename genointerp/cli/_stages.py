@@ -8,19 +8,6 @@ from ..errors import NotBuiltYetError
 
 # (command, verbs or None, help, what it will do)
 _PLANNED = [
-    ("lm", ["train"], "train the built-in DNA language model", "model adapters and built-in model"),
-    (
-        "extract",
-        None,
-        "run a DNA model over a genome and store activations (HDF5)",
-        "the activation store",
-    ),
-    (
-        "acts",
-        ["merge", "info"],
-        "merge sharded activation stores; describe a store",
-        "the activation store",
-    ),
     (
         "sae",
         ["train", "eval", "import"],
@@ -48,7 +35,7 @@ def _not_built(command: str, part: str):
     def handler(args: argparse.Namespace) -> int:
         raise NotBuiltYetError(
             f"this stage is not built yet in genointerp {_version()}; it arrives with {part}. "
-            "Stages that work now: data, concepts, demo"
+            "Stages that work now: data, concepts, lm, extract, acts, demo"
         )
 
     return handler

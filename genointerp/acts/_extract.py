@@ -1,0 +1,255 @@
+"""Run a model over a genome and fill an activation store, resumably and in shards."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import GenointerpError
+from ..models._base import Adapter, load_model, reverse_complement
+from ._store import ActivationStore, create_store
+from ._windows import STRANDS, WindowSpec, plan_windows, to_genomic, window_codes
+
+log = logging.getLogger(__name__)
+PARTIAL_SUFFIX = ".partial"
+
+
+def shard_batches(n_batches: int, shard: tuple[int, int] | None) -> np.ndarray:
+    """Batches shard ``(i, n)`` is responsible for: the i-th of n contiguous, even ranges."""
+    if shard is None:
+        return np.arange(n_batches)
+    index, count = shard
+    return np.arange(index * n_batches // count, (index + 1) * n_batches // count)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` (0-based i), or the SLURM array task when ``text`` is None and one is running."""
+    if text is None:
+        task = os.environ.get("SLURM_ARRAY_TASK_ID")
+        if task is None:
+            return None
+        first = int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
+        count = int(os.environ.get("SLURM_ARRAY_TASK_COUNT", "1"))
+        return _check_shard(int(task) - first, count, f"SLURM_ARRAY_TASK_ID={task}")
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise GenointerpError(f"shard {text!r} is not 'i/n'. Fix: write e.g. --shard 0/8") from None
+    return _check_shard(index, count, text)
+
+
+def _check_shard(index: int, count: int, text: str) -> tuple[int, int]:
+    if not 0 <= index < count:
+        raise GenointerpError(f"shard {text}: need 0 <= i < n. Fix: number shards from 0 to n-1")
+    return index, count
+
+
+def shard_path(out: Path, shard: tuple[int, int] | None) -> Path:
+    """Where shard ``(i, n)`` of ``out`` is written: ``name.shard-i-of-n.h5``."""
+    if shard is None:
+        return out
+    return out.with_name(f"{out.stem}.shard-{shard[0]}-of-{shard[1]}{out.suffix}")
+
+
+def _resolve_genome(genome):
+    from ..datasets import load
+    from ..io import Genome
+
+    if isinstance(genome, Genome):
+        return genome
+    if Path(genome).exists():
+        return Genome.open(genome)
+    return load(str(genome)).genome()
+
+
+def extract(
+    genome,
+    model: Adapter | str = "tiny",
+    layers: str | Sequence[str] | None = None,
+    out: str | Path = "activations.h5",
+    *,
+    strands: Sequence[str] = STRANDS,
+    window: int | None = None,
+    overlap: int | None = None,
+    min_context: int | None = None,
+    batch_size: int = 8,
+    device=None,
+    dtype=None,
+    store_dtype: str = "float16",
+    shard: tuple[int, int] | str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Run ``model`` over every contig of ``genome`` on both strands and store activations.
+
+    Parameters
+    ----------
+    genome
+        A :class:`~genointerp.io.Genome`, a sequence file, or a data-set name.
+    model
+        An adapter from :func:`genointerp.models.load_model`, or an adapter name.
+    layers
+        Layer names (the model's module paths); default: the adapter's middle block.
+    out
+        The store to write. While running it is ``out.partial``; it gets its final
+        name when every batch is written. A shard writes ``out.shard-i-of-n.h5``.
+    window, overlap, min_context
+        Window plan (see :class:`~genointerp.acts.WindowSpec`); defaults come from the
+        model (for the built-in model: 16,384 nt windows, 1,024 nt of context, which
+        covers its receptive field, so windowing changes no activation).
+    shard
+        ``(i, n)`` or ``"i/n"``: do only the i-th of n parts (merge them with
+        :func:`merge`). ``None`` uses ``SLURM_ARRAY_TASK_ID`` when set.
+    overwrite
+        Start again even if a finished or partial store exists.
+
+    Returns
+    -------
+    The path of the finished store (or shard).
+    """
+    genome = _resolve_genome(genome)
+    if isinstance(model, str):
+        model = load_model(model, device=device, dtype=dtype)
+    layers = model.check_layers(layers if layers is not None else model.default_layer)
+    spec = WindowSpec(
+        window=window or model.default_window,
+        overlap=overlap if overlap is not None else (min_context or model.default_min_context),
+        min_context=min_context if min_context is not None else model.default_min_context,
+        causal=model.causal,
+    )
+    if spec.window > model.context_length:
+        raise GenointerpError(
+            f"window {spec.window} exceeds the model's context of {model.context_length} nt. "
+            f"Fix: pass window <= {model.context_length}"
+        )
+    shard = parse_shard(shard) if not isinstance(shard, tuple) else _check_shard(*shard, str(shard))
+    target = shard_path(Path(out), shard)
+    if target.exists() and not overwrite:
+        log.info("%s is already complete", target)
+        return target
+    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    names = genome.names
+    plan = plan_windows(
+        [genome.lengths[c] for c in names],
+        spec,
+        circular=[genome.circular[c] for c in names],
+        strands=tuple(strands),
+        batch_size=batch_size,
+    )
+    settings = dict(
+        genome=genome,
+        model_info=model.describe(),
+        layers=layers,
+        spec=spec,
+        strands=list(strands),
+        plan=plan,
+        dtype=store_dtype,
+        shard=shard,
+    )
+    if overwrite or not partial.exists():
+        create_store(partial, **settings)
+    with ActivationStore(partial, "r+") as store:
+        _check_resumable(store, settings)
+        _fill(store, genome, model, layers, plan, shard_batches(len(store.done), shard), progress)
+    os.replace(partial, target)
+    return target
+
+
+def _check_resumable(store: ActivationStore, settings: dict) -> None:
+    """Refuse to resume a partial store written with other settings."""
+    expected = {
+        "model_id": settings["model_info"]["model_id"],
+        "genome checksum": settings["genome"].checksum,
+        "layers": settings["layers"],
+        "window settings": asdict(settings["spec"]),
+        "strands": settings["strands"],
+        "dtype": settings["dtype"],
+        "shard": list(settings["shard"]) if settings["shard"] else None,
+    }
+    found = {
+        "model_id": store.model_id,
+        "genome checksum": store.genome_checksum,
+        "layers": store.layers,
+        "window settings": asdict(store.window),
+        "strands": store.strands,
+        "dtype": str(store.file.attrs["dtype"]),
+        "shard": list(store.shard) if store.shard else None,
+    }
+    for key, value in expected.items():
+        if json.dumps(found[key]) != json.dumps(value):
+            raise GenointerpError(
+                f"{store.path}: a partial store with another {key} ({found[key]} here, "
+                f"{value} now). Fix: pass overwrite=True (--overwrite) or another output path"
+            )
+    if not np.array_equal(store.plan, settings["plan"]):
+        raise GenointerpError(
+            f"{store.path}: its window plan differs (batch size or contigs changed). "
+            "Fix: resume with the same batch size, or pass --overwrite"
+        )
+
+
+def _fill(store, genome, model, layers, plan, owned, progress) -> None:
+    """Forward every owned batch not yet done and write its kept positions."""
+    done = store.done
+    todo = [int(b) for b in owned if not done[b]]
+    batch_starts = np.searchsorted(plan["batch"], np.arange(len(done) + 1))
+    kept = plan["keep_end"] - plan["keep_start"]
+    total = int(sum(kept[batch_starts[b] : batch_starts[b + 1]].sum() for b in todo))
+    names = genome.names
+    cache: dict[tuple[int, int], np.ndarray] = {}
+    bar = tqdm(total=total, disable=not progress, unit="pos", unit_scale=True, desc="extract")
+    for batch in todo:
+        rows = plan[batch_starts[batch] : batch_starts[batch + 1]]
+        codes = np.stack(
+            [
+                window_codes(_strand_codes(genome, names, r, cache), r["start"], r["length"])
+                for r in rows
+            ]
+        )
+        output = model.forward(codes, layers)
+        for layer in layers:
+            acts = (
+                output.activations[layer]
+                .to(
+                    "cpu",
+                    torch.float16 if store.file.attrs["dtype"] == "float16" else torch.float32,
+                )
+                .numpy()
+            )
+            _write(store, layer, names, genome, rows, acts)
+        store.mark_done(batch)
+        bar.update(int(kept[batch_starts[batch] : batch_starts[batch + 1]].sum()))
+    bar.close()
+
+
+def _strand_codes(genome, names, row, cache) -> np.ndarray:
+    """Codes of one contig as read on the row's strand (reverse complement for '-')."""
+    key = (int(row["contig"]), int(row["strand"]))
+    if key not in cache:
+        cache.clear()  # windows come in contig order: one strand in memory at a time
+        codes = genome.codes(names[key[0]])
+        cache[key] = codes if key[1] == 0 else reverse_complement(codes)
+    return cache[key]
+
+
+def _write(store, layer, names, genome, rows, acts) -> None:
+    """Write each window's kept positions, in genomic order, to its contig and strand."""
+    for row, window_acts in zip(rows, acts, strict=True):
+        contig = names[int(row["contig"])]
+        strand = int(row["strand"])
+        lo = int(row["keep_start"] - row["start"])
+        hi = int(row["keep_end"] - row["start"])
+        part = window_acts[lo:hi]
+        g0, g1 = to_genomic(
+            strand, genome.lengths[contig], int(row["keep_start"]), int(row["keep_end"])
+        )
+        dataset = store.dataset(layer, contig, STRANDS[strand])
+        dataset[g0:g1] = part if strand == 0 else np.ascontiguousarray(part[::-1])

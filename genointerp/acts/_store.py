@@ -1,0 +1,264 @@
+"""The activation store: one HDF5 file of per-position activations for a genome.
+
+Layout (``encoding-type`` ``activation-store``, version 0.1.0)::
+
+    /                       attrs: encoding-type, encoding-version, model (JSON),
+                            model_id, layers (JSON), genome, genome_checksum,
+                            window (JSON), strands (JSON), dtype, d_model, shard
+    /plan                   every window: contig, strand, start, length, keep, batch
+    /done                   uint8 per forward batch: 1 once its activations are written
+    /contigs/<i>            attrs name, length
+    /contigs/<i>/<strand>/<layer>   (length, d_model) float16, chunked; strand "plus"/"minus"
+
+Every dataset is allocated when the file is created, so writing activations
+changes raw data only, never HDF5 metadata: a job killed mid-write leaves a
+readable file in which the batches marked done are complete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .._atomic import atomic_path
+from ..errors import GenointerpError, StoreVersionError
+from ..names import ENCODING_TYPE, ENCODING_VERSION
+from ._windows import STRANDS, WindowSpec
+
+STORE_TYPE = "activation-store"
+STORE_VERSION = "0.1.0"
+STRAND_KEYS = {"+": "plus", "-": "minus"}
+CHUNK_BYTES = 1 << 20  # about 1 MB per chunk: one chunk is one random read for SAE batches
+_DTYPES = {"float16": np.float16, "float32": np.float32}
+
+
+def chunk_rows(d_model: int, itemsize: int) -> int:
+    """Positions per chunk: a power of two near ``CHUNK_BYTES``."""
+    rows = max(CHUNK_BYTES // (d_model * itemsize), 1)
+    return 1 << (rows.bit_length() - 1)
+
+
+def create_store(
+    path: str | Path,
+    *,
+    genome,
+    model_info: dict,
+    layers: Sequence[str],
+    spec: WindowSpec,
+    strands: Sequence[str],
+    plan: np.ndarray,
+    dtype: str = "float16",
+    shard: tuple[int, int] | None = None,
+) -> Path:
+    """Create an empty store with every dataset allocated (atomically: temp file, rename)."""
+    if dtype not in _DTYPES:
+        raise GenointerpError(f"store dtype {dtype!r} not supported. Fix: use float16 or float32")
+    path = Path(path)
+    np_dtype = np.dtype(_DTYPES[dtype])
+    d_model = int(model_info["d_model"])
+    contigs = sorted(set(plan["contig"].tolist()))
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(
+            {
+                ENCODING_TYPE: STORE_TYPE,
+                ENCODING_VERSION: STORE_VERSION,
+                "model": json.dumps(model_info, sort_keys=True),
+                "model_id": model_info["model_id"],
+                "layers": json.dumps(list(layers)),
+                "genome": str(getattr(genome, "source", "")),
+                "genome_checksum": genome.checksum,
+                "window": json.dumps(asdict(spec), sort_keys=True),
+                "strands": json.dumps(list(strands)),
+                "dtype": dtype,
+                "d_model": d_model,
+                "shard": json.dumps(list(shard) if shard else None),
+            }
+        )
+        f.create_dataset("plan", data=plan)
+        f.create_dataset(
+            "done", data=np.zeros(int(plan["batch"].max()) + 1 if len(plan) else 0, np.uint8)
+        )
+        rows = chunk_rows(d_model, np_dtype.itemsize)
+        for index in contigs:
+            name = genome.names[index]
+            length = genome.lengths[name]
+            group = f.create_group(f"contigs/{index}")
+            group.attrs.update({"name": name, "length": length})
+            for strand in sorted(set(plan["strand"][plan["contig"] == index].tolist())):
+                for layer in layers:
+                    _allocate(
+                        group,
+                        f"{STRAND_KEYS[STRANDS[strand]]}/{layer}",
+                        length,
+                        d_model,
+                        np_dtype,
+                        rows,
+                    )
+    return path
+
+
+def _allocate(group, name, length, d_model, dtype, rows) -> None:
+    """A chunked dataset whose chunks are all allocated now (no fill: sparse on disk)."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    group.create_dataset(
+        name,
+        shape=(length, d_model),
+        dtype=dtype,
+        chunks=(min(rows, max(length, 1)), d_model),
+        dcpl=dcpl,
+        fill_time="never",
+    )
+
+
+class ActivationStore:
+    """Read access to an activation store (and the writer's bookkeeping).
+
+    Parameters
+    ----------
+    path
+        An HDF5 file written by :func:`genointerp.acts.extract` or :func:`merge`.
+    mode
+        ``"r"`` to read, ``"r+"`` for the extractor to write.
+
+    Examples
+    --------
+    >>> store = ActivationStore("ecoli.acts.h5")                      # doctest: +SKIP
+    >>> x = store.read("blocks.7", "NC_000913.3", "+", 0, 1000)      # doctest: +SKIP
+    >>> x.shape                                                       # doctest: +SKIP
+    (1000, 96)
+    """
+
+    def __init__(self, path: str | Path, mode: str = "r") -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise GenointerpError(
+                f"{self.path}: no such activation store. Fix: run 'genointerp extract' first"
+            )
+        try:
+            self.file = h5py.File(self.path, mode)
+        except OSError as err:
+            raise StoreVersionError(
+                f"{self.path}: not a readable HDF5 file ({err}). Fix: delete it and extract again"
+            ) from err
+        attrs = self.file.attrs
+        kind, version = attrs.get(ENCODING_TYPE), attrs.get(ENCODING_VERSION)
+        if kind != STORE_TYPE:
+            self.file.close()
+            raise StoreVersionError(
+                f"{self.path}: encoding-type is {kind!r}, not {STORE_TYPE!r}. "
+                "Fix: pass an activation store written by 'genointerp extract'"
+            )
+        if version != STORE_VERSION:
+            self.file.close()
+            raise StoreVersionError(
+                f"{self.path}: activation-store version {version}, this genointerp reads "
+                f"{STORE_VERSION}. Fix: extract again with this version"
+            )
+        self.model = json.loads(attrs["model"])
+        self.model_id = str(attrs["model_id"])
+        self.layers: list[str] = json.loads(attrs["layers"])
+        self.strands: list[str] = json.loads(attrs["strands"])
+        self.window = WindowSpec(**json.loads(attrs["window"]))
+        self.genome_checksum = str(attrs["genome_checksum"])
+        self.d_model = int(attrs["d_model"])
+        shard = json.loads(attrs["shard"])
+        self.shard = tuple(shard) if shard else None
+        self._contig_index = {
+            str(group.attrs["name"]): key for key, group in self.file["contigs"].items()
+        }
+
+    # -- bookkeeping -------------------------------------------------------------
+    @property
+    def plan(self) -> np.ndarray:
+        return self.file["plan"][()]
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.file["done"][()]
+
+    @property
+    def complete(self) -> bool:
+        """True when every batch this file is responsible for has been written."""
+        from ._extract import shard_batches
+
+        owned = shard_batches(len(self.done), self.shard)
+        return bool(self.done[owned].all())
+
+    def mark_done(self, batch: int) -> None:
+        self.file.flush()  # the data first, then the record that it is there
+        self.file["done"][batch] = 1
+        self.file.flush()
+
+    # -- reading -----------------------------------------------------------------
+    @property
+    def contigs(self) -> dict[str, int]:
+        """Contig name -> length, for the contigs in this store."""
+        return {
+            name: int(self.file[f"contigs/{key}"].attrs["length"])
+            for name, key in self._contig_index.items()
+        }
+
+    def dataset(self, layer: str, contig: str, strand: str) -> h5py.Dataset:
+        """The HDF5 dataset of one layer, contig and strand: (contig length, d_model)."""
+        if layer not in self.layers:
+            raise GenointerpError(
+                f"{self.path}: no layer {layer!r}. Fix: use one of {', '.join(self.layers)}"
+            )
+        if contig not in self._contig_index:
+            raise GenointerpError(
+                f"{self.path}: no contig {contig!r}. "
+                f"Fix: use one of {', '.join(self._contig_index)}"
+            )
+        if strand not in self.strands:
+            raise GenointerpError(
+                f"{self.path}: no strand {strand!r}. Fix: use one of {self.strands}"
+            )
+        return self.file[f"contigs/{self._contig_index[contig]}/{STRAND_KEYS[strand]}/{layer}"]
+
+    def read(
+        self, layer: str, contig: str, strand: str = "+", start: int = 0, end: int | None = None
+    ) -> np.ndarray:
+        """Activations of genomic positions ``[start, end)``: (end - start, d_model).
+
+        On '-', row ``i`` is the activation the model produced reading the reverse
+        complement when it was at genomic position ``start + i``.
+        """
+        return self.dataset(layer, contig, strand)[start:end]
+
+    def chunks(self, layer: str) -> list[tuple[str, str, int, int]]:
+        """Every storage chunk of ``layer`` as (contig, strand, start, end): random-read units."""
+        out = []
+        for contig, length in self.contigs.items():
+            for strand in self.strands:
+                rows = self.dataset(layer, contig, strand).chunks[0]
+                out.extend(
+                    (contig, strand, s, min(s + rows, length)) for s in range(0, length, rows)
+                )
+        return out
+
+    @property
+    def n_positions(self) -> int:
+        """Positions per layer over all contigs and strands."""
+        return sum(self.contigs.values()) * len(self.strands)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> ActivationStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"ActivationStore({str(self.path)!r}, model_id={self.model_id!r}, "
+            f"layers={self.layers}, "
+            f"contigs={len(self._contig_index)}, strands={self.strands}, d_model={self.d_model})"
+        )

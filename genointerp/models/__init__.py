@@ -1,0 +1,53 @@
+"""DNA sequence models behind one protocol: the built-in model, Hugging Face models and Evo 2.
+
+>>> import genointerp as gi
+>>> model = gi.models.load_model("tiny")          # the weights that ship with genointerp
+>>> model.layers[:3]
+['embed', 'blocks.0', 'blocks.1']
+"""
+
+from ._base import (
+    Adapter,
+    LayerError,
+    ModelOutput,
+    Tokens,
+    as_codes,
+    list_adapters,
+    load_model,
+    nucleotide_index,
+    register_adapter,
+    reverse_complement,
+)
+from ._evo2 import Evo2Adapter, load_evo2
+from ._hf import HFAdapter, load_hf
+from ._markov import MarkovModel, markov_bits
+from ._tiny import TinyAdapter, TinyConfig, TinyDNA, load_tiny, read_tiny, save_tiny
+from ._train import LMTrainConfig, bits_per_nt, train_lm
+
+__all__ = [
+    "Adapter",
+    "Evo2Adapter",
+    "HFAdapter",
+    "LMTrainConfig",
+    "LayerError",
+    "MarkovModel",
+    "ModelOutput",
+    "TinyAdapter",
+    "TinyConfig",
+    "TinyDNA",
+    "Tokens",
+    "as_codes",
+    "bits_per_nt",
+    "list_adapters",
+    "load_evo2",
+    "load_hf",
+    "load_model",
+    "load_tiny",
+    "markov_bits",
+    "nucleotide_index",
+    "read_tiny",
+    "register_adapter",
+    "reverse_complement",
+    "save_tiny",
+    "train_lm",
+]
