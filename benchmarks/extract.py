@@ -59,7 +59,7 @@ def bare_forward(model, genome, layers, spec, batch_size) -> tuple[float, int, i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layer", default="blocks.5")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, help="store path (default: a temp dir)")
     args = parser.parse_args()
@@ -76,7 +76,8 @@ def main() -> None:
     )
     model.forward(np.frombuffer(b"ACGT" * 256, np.uint8)[None], [args.layer])  # warm-up
 
-    t_bare, kept, read = bare_forward(model, genome, [args.layer], spec, args.batch_size)
+    batch_size = args.batch_size or model.default_batch_size
+    t_bare, kept, read = bare_forward(model, genome, [args.layer], spec, batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "ecoli.h5"
         started = time.perf_counter()
@@ -87,7 +88,7 @@ def main() -> None:
             out,
             window=spec.window,
             min_context=spec.min_context,
-            batch_size=args.batch_size,
+            batch_size=batch_size,
             overwrite=True,
             progress=False,
         )
@@ -101,6 +102,14 @@ def main() -> None:
     print(f"extract + store (float16)     {t_store:8.1f} s  {kept / t_store:10,.0f} positions/s")
     print(f"store size                    {size / 1e9:.2f} GB")
     print(f"overhead of storing           {t_store / t_bare - 1:+.1%}  (target <= 10%)")
+    print(f"batch size {batch_size}; full model (10 blocks + head, logits) on 1 Mb of '+':")
+    codes = np.asarray(genome.codes(genome.names[0], 0, 1 << 20)).reshape(-1, spec.window)
+    started = time.perf_counter()
+    for row in codes:
+        model.forward(row[None], ["norm"])
+    print(
+        f"full forward                  {codes.size / (time.perf_counter() - started):10,.0f} nt/s"
+    )
 
 
 if __name__ == "__main__":

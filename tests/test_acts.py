@@ -163,6 +163,10 @@ def test_partial_store_from_another_model_is_refused(tmp_path):
     genome = random_genome({"chrA": 300})
     out = tmp_path / "a.h5"
     extract(genome, random_tiny(seed=0), [LAYER], out, window=64, min_context=16, progress=False)
+    with pytest.raises(GenointerpError, match="another layers"):  # a finished store is checked too
+        extract(
+            genome, random_tiny(seed=0), ["embed"], out, window=64, min_context=16, progress=False
+        )
     os.replace(out, str(out) + ".partial")  # pretend it was interrupted
     with pytest.raises(GenointerpError, match="another model_id .*--overwrite"):
         extract(

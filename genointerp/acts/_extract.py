@@ -80,7 +80,7 @@ def extract(
     window: int | None = None,
     overlap: int | None = None,
     min_context: int | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device=None,
     dtype=None,
     store_dtype: str = "float16",
@@ -105,6 +105,8 @@ def extract(
         Window plan (see :class:`~genointerp.acts.WindowSpec`); defaults come from the
         model (for the built-in model: 16,384 nt windows, 1,024 nt of context, which
         covers its receptive field, so windowing changes no activation).
+    batch_size
+        Windows per forward; default ``model.default_batch_size`` (1 on CPU, 8 on GPU).
     shard
         ``(i, n)`` or ``"i/n"``: do only the i-th of n parts (merge them with
         :func:`merge`). ``None`` uses ``SLURM_ARRAY_TASK_ID`` when set.
@@ -132,9 +134,6 @@ def extract(
         )
     shard = parse_shard(shard) if not isinstance(shard, tuple) else _check_shard(*shard, str(shard))
     target = shard_path(Path(out), shard)
-    if target.exists() and not overwrite:
-        log.info("%s is already complete", target)
-        return target
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     names = genome.names
     plan = plan_windows(
@@ -142,7 +141,7 @@ def extract(
         spec,
         circular=[genome.circular[c] for c in names],
         strands=tuple(strands),
-        batch_size=batch_size,
+        batch_size=batch_size or model.default_batch_size,
     )
     settings = dict(
         genome=genome,
@@ -154,6 +153,11 @@ def extract(
         dtype=store_dtype,
         shard=shard,
     )
+    if target.exists() and not overwrite:
+        with ActivationStore(target) as store:
+            _check_resumable(store, settings)  # the finished store must be the one asked for
+        log.info("%s is already complete", target)
+        return target
     if overwrite or not partial.exists():
         create_store(partial, **settings)
     with ActivationStore(partial, "r+") as store:
@@ -186,7 +190,7 @@ def _check_resumable(store: ActivationStore, settings: dict) -> None:
     for key, value in expected.items():
         if json.dumps(found[key]) != json.dumps(value):
             raise GenointerpError(
-                f"{store.path}: a partial store with another {key} ({found[key]} here, "
+                f"{store.path}: a store with another {key} ({found[key]} here, "
                 f"{value} now). Fix: pass overwrite=True (--overwrite) or another output path"
             )
     if not np.array_equal(store.plan, settings["plan"]):

@@ -36,7 +36,7 @@ def register(sub) -> None:
     extract.add_argument("--overlap", type=int, help="nucleotides shared by consecutive windows")
     extract.add_argument("--min-context", type=int, help="least context of a stored position")
     extract.add_argument(
-        "--batch-size", type=int, default=8, help="windows per forward (default 8)"
+        "--batch-size", type=int, help="windows per forward (default: 1 on CPU, 8 on GPU)"
     )
     extract.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     extract.add_argument("--dtype", help="float32, bfloat16, float16 (default: float32 on CPU)")
