@@ -20,7 +20,7 @@ from ._base import (
 )
 from ._evo2 import Evo2Adapter, load_evo2
 from ._hf import HFAdapter, load_hf
-from ._markov import MarkovModel, markov_bits
+from ._markov import MarkovModel, markov_bits, markov_counts
 from ._tiny import TinyAdapter, TinyConfig, TinyDNA, load_tiny, read_tiny, save_tiny
 from ._train import LMTrainConfig, bits_per_nt, train_lm
 
@@ -44,6 +44,7 @@ __all__ = [
     "load_model",
     "load_tiny",
     "markov_bits",
+    "markov_counts",
     "nucleotide_index",
     "read_tiny",
     "register_adapter",

@@ -58,7 +58,7 @@ class MarkovModel:
 
 
 def markov_bits(
-    train: Sequence[np.ndarray],
+    train: Sequence[np.ndarray] | dict[int, np.ndarray],
     test: Sequence[np.ndarray],
     *,
     orders: Sequence[int] = range(13),
@@ -67,22 +67,28 @@ def markov_bits(
 ) -> dict[int, float]:
     """Mean bits per nucleotide on ``test`` of the best-smoothed order-k chain, for each k.
 
-    Every test segment is scored from position ``skip`` on (so every order sees
-    the same positions); positions whose target or context holds an N are left
-    out.  For each order the best ``alpha`` on the test data is kept, which
-    flatters the baseline, never the neural model.
+    ``train`` is token segments, or the counts :func:`markov_counts` made from them
+    (to score several test sets without counting again).  Every test segment is
+    scored from position ``skip`` on (so every order sees the same positions);
+    positions whose target or context holds an N are left out.  For each order the
+    best ``alpha`` on the test data is kept, which flatters the baseline, never the
+    neural model.
     """
+    counts = train if isinstance(train, dict) else markov_counts(train, orders)
     result: dict[int, float] = {}
     for order in orders:
         if order >= skip:
             raise ValueError(f"order {order} needs skip > order, got skip={skip}")
-        counts = MarkovModel(order).fit(train).counts
         best = np.inf
         for alpha in alphas:
             model = MarkovModel(order, alpha)
-            model.counts = counts
+            model.counts = counts[order]
             bits = [-model.log2_prob(seg)[skip - order :] for seg in test]
-            values = np.concatenate(bits)
-            best = min(best, float(np.nanmean(values)))
+            best = min(best, float(np.nanmean(np.concatenate(bits))))
         result[order] = best
     return result
+
+
+def markov_counts(train: Sequence[np.ndarray], orders: Sequence[int]) -> dict[int, np.ndarray]:
+    """(k+1)-mer counts of ``train`` for every order k: what :func:`markov_bits` fits."""
+    return {order: MarkovModel(order).fit(train).counts for order in orders}

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from .._atomic import atomic_path
 from ..errors import GenointerpError
 from ._base import N_INDEX, nucleotide_index
-from ._markov import markov_bits
+from ._markov import markov_bits, markov_counts
 from ._tiny import TinyConfig, TinyDNA, read_tiny, save_tiny
 
 log = logging.getLogger(__name__)
@@ -319,11 +319,12 @@ def evaluate(model: TinyDNA, corpus: Corpus, config: LMTrainConfig) -> dict:
     """Held-out and unseen-genome bits per nucleotide, beside Markov baselines."""
     result = {}
     train_both = corpus.train + [revcomp_tokens(t) for t in corpus.train]
+    counts = markov_counts(train_both, config.markov_orders)  # once, for every target
     targets = {f"{name} (held-out)": segs for name, segs in corpus.heldout.items()}
     targets.update({f"{name} (unseen)": segs for name, segs in corpus.unseen.items()})
     for label, segments in targets.items():
         test_both = segments + [revcomp_tokens(s) for s in segments]
-        markov = markov_bits(train_both, test_both, orders=config.markov_orders, skip=EVAL_SKIP)
+        markov = markov_bits(counts, test_both, orders=config.markov_orders, skip=EVAL_SKIP)
         best_order = min(markov, key=markov.get)
         result[label] = {
             "model_bits": round(bits_per_nt(model, segments), 4),
