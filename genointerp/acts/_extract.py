@@ -209,6 +209,7 @@ def _fill(store, genome, model, layers, plan, owned, progress) -> None:
     total = int(sum(kept[batch_starts[b] : batch_starts[b + 1]].sum() for b in todo))
     names = genome.names
     cache: dict[tuple[int, int], np.ndarray] = {}
+    out_dtype = torch.float16 if store.file.attrs["dtype"] == "float16" else torch.float32
     bar = tqdm(total=total, disable=not progress, unit="pos", unit_scale=True, desc="extract")
     for batch in todo:
         rows = plan[batch_starts[batch] : batch_starts[batch + 1]]
@@ -220,14 +221,7 @@ def _fill(store, genome, model, layers, plan, owned, progress) -> None:
         )
         output = model.forward(codes, layers)
         for layer in layers:
-            acts = (
-                output.activations[layer]
-                .to(
-                    "cpu",
-                    torch.float16 if store.file.attrs["dtype"] == "float16" else torch.float32,
-                )
-                .numpy()
-            )
+            acts = output.activations[layer].to("cpu", out_dtype).numpy()  # (batch, pos, d)
             _write(store, layer, names, genome, rows, acts)
         store.mark_done(batch)
         bar.update(int(kept[batch_starts[batch] : batch_starts[batch + 1]].sum()))
