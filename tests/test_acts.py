@@ -277,3 +277,19 @@ def _assert_same_store(a, b) -> None:
                     np.testing.assert_array_equal(
                         x.read(layer, contig, strand), y.read(layer, contig, strand)
                     )
+
+
+def test_reads_a_store_written_by_version_0_1_0():
+    """A small store kept from format 0.1.0 still reads, and holds what the model computes."""
+    from .conftest import DATA
+
+    with ActivationStore(DATA / "activation-store-0.1.0.h5") as store:
+        assert store.file.attrs["encoding-version"] == "0.1.0"
+        assert store.layers == ["blocks.2", "embed"] and store.contigs == {
+            "chrA": 300,
+            "plasmid": 90,
+        }
+        genome = random_genome({"chrA": 300, "plasmid": 90}, circular=["plasmid"], seed=3)
+        assert store.genome_checksum == genome.checksum
+        expected = whole_pass(random_tiny(seed=0), genome.fetch("chrA"), "blocks.2")
+        np.testing.assert_allclose(store.read("blocks.2", "chrA", "+"), expected, atol=2e-3)
