@@ -2,7 +2,8 @@
 
 Usage::
 
-    GENOINTERP_DATA_MIRROR=../shared/data python benchmarks/extract.py [--contig-fraction 1.0]
+    GENOINTERP_DATA_MIRROR=../shared/data python benchmarks/extract.py \
+        [--layer blocks.5] [--batch-size N] [--threads N]
 
 Prints positions/s of (a) the built-in model's forward over every window of the
 E. coli plan (both strands), nothing kept, and (b) ``gi.acts.extract`` doing the same

@@ -293,3 +293,23 @@ def test_reads_a_store_written_by_version_0_1_0():
         assert store.genome_checksum == genome.checksum
         expected = whole_pass(random_tiny(seed=0), genome.fetch("chrA"), "blocks.2")
         np.testing.assert_allclose(store.read("blocks.2", "chrA", "+"), expected, atol=2e-3)
+
+
+def test_masked_model_defaults_keep_context_on_both_sides(tmp_path):
+    """With only min_context given, a masked model gets overlap 2 x min_context by default."""
+    model = random_tiny()
+    model.causal = False  # windowing for a bidirectional model (the values are irrelevant here)
+    model.context_length = 0  # no known limit: the default window applies
+    genome = random_genome({"chrA": 500})
+    path = extract(
+        genome, model, [LAYER], tmp_path / "m.h5", window=64, min_context=8, progress=False
+    )
+    with ActivationStore(path) as store:
+        assert store.window == WindowSpec(64, 16, 8, causal=False) and store.complete
+        plan = store.plan
+    for row in plan[plan["strand"] == 0]:
+        left, right = (
+            row["keep_start"] - row["start"],
+            row["start"] + row["length"] - row["keep_end"],
+        )
+        assert (left >= 8 or row["start"] == 0) and (right >= 8 or row["keep_end"] == 500)

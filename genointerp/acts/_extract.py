@@ -102,9 +102,10 @@ def extract(
         The store to write. While running it is ``out.partial``; it gets its final
         name when every batch is written. A shard writes ``out.shard-i-of-n.h5``.
     window, overlap, min_context
-        Window plan (see :class:`~genointerp.acts.WindowSpec`); defaults come from the
+        Window plan (see :class:`~genointerp.acts.WindowSpec`). Defaults come from the
         model (for the built-in model: 16,384 nt windows, 1,024 nt of context, which
-        covers its receptive field, so windowing changes no activation).
+        covers its receptive field, so windowing changes no activation); ``overlap``
+        defaults to ``min_context`` for a causal model and twice it for a masked one.
     batch_size
         Windows per forward; default ``model.default_batch_size`` (1 on CPU, 8 on GPU).
     shard
@@ -121,13 +122,12 @@ def extract(
     if isinstance(model, str):
         model = load_model(model, device=device, dtype=dtype)
     layers = model.check_layers(layers if layers is not None else model.default_layer)
-    spec = WindowSpec(
-        window=window or model.default_window,
-        overlap=overlap if overlap is not None else (min_context or model.default_min_context),
-        min_context=min_context if min_context is not None else model.default_min_context,
-        causal=model.causal,
-    )
-    if spec.window > model.context_length:
+    if min_context is None:
+        min_context = model.default_min_context
+    if overlap is None:  # a masked model needs the context on both sides of the kept part
+        overlap = min_context if model.causal else 2 * min_context
+    spec = WindowSpec(window or model.default_window, overlap, min_context, model.causal)
+    if model.context_length and spec.window > model.context_length:
         raise GenointerpError(
             f"window {spec.window} exceeds the model's context of {model.context_length} nt. "
             f"Fix: pass window <= {model.context_length}"

@@ -61,5 +61,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"[4/4] {model.model_id} layer {', '.join(store.layers)}: {store.n_positions:,} "
             f"positions x {store.d_model} (both strands, {rate:,.0f}/s) -> {path}"
         )
-    print("Not built yet: sae train, align, rank, export, report (see `genointerp --help`).")
+    print(
+        "Not built yet: sae train, features, align, rank, export, report (see `genointerp --help`)."
+    )
     return 0

@@ -114,7 +114,7 @@ class Adapter(ABC):
     d_model
         Width of the activations at every layer this adapter offers.
     context_length
-        Longest input, in nucleotides, one forward pass takes.
+        Longest input, in nucleotides, one forward pass takes (0: no known limit).
     """
 
     name: str = ""
@@ -172,8 +172,9 @@ class Adapter(ABC):
 
     @property
     def default_window(self) -> int:
-        """Nucleotides per forward pass when extracting (at most 16,384)."""
-        return min(self.context_length, 16384)
+        """Nucleotides per forward pass when extracting (at most 16,384; ``context_length``
+        0 means no limit)."""
+        return min(self.context_length or 16384, 16384)
 
     @property
     def default_min_context(self) -> int:
