@@ -15,19 +15,11 @@ from tqdm.auto import tqdm
 
 from ..errors import GenointerpError
 from ..models._base import Adapter, load_model, reverse_complement
-from ._store import ActivationStore, create_store
+from ._store import ActivationStore, create_store, shard_batches
 from ._windows import STRANDS, WindowSpec, plan_windows, to_genomic, window_codes
 
 log = logging.getLogger(__name__)
 PARTIAL_SUFFIX = ".partial"
-
-
-def shard_batches(n_batches: int, shard: tuple[int, int] | None) -> np.ndarray:
-    """Batches shard ``(i, n)`` is responsible for: the i-th of n contiguous, even ranges."""
-    if shard is None:
-        return np.arange(n_batches)
-    index, count = shard
-    return np.arange(index * n_batches // count, (index + 1) * n_batches // count)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -205,8 +197,13 @@ def _fill(store, genome, model, layers, plan, owned, progress) -> None:
     done = store.done
     todo = [int(b) for b in owned if not done[b]]
     batch_starts = np.searchsorted(plan["batch"], np.arange(len(done) + 1))
-    kept = plan["keep_end"] - plan["keep_start"]
-    total = int(sum(kept[batch_starts[b] : batch_starts[b + 1]].sum() for b in todo))
+    # Positions each batch stores: the progress bar's unit.
+    kept = (
+        np.add.reduceat(plan["keep_end"] - plan["keep_start"], batch_starts[:-1])
+        if len(plan)
+        else []
+    )
+    total = int(sum(kept[b] for b in todo))
     names = genome.names
     cache: dict[tuple[int, int], np.ndarray] = {}
     out_dtype = torch.float16 if store.file.attrs["dtype"] == "float16" else torch.float32
@@ -224,7 +221,7 @@ def _fill(store, genome, model, layers, plan, owned, progress) -> None:
             acts = output.activations[layer].to("cpu", out_dtype).numpy()  # (batch, pos, d)
             _write(store, layer, names, genome, rows, acts)
         store.mark_done(batch)
-        bar.update(int(kept[batch_starts[batch] : batch_starts[batch + 1]].sum()))
+        bar.update(int(kept[batch]))
     bar.close()
 
 

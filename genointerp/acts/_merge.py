@@ -11,8 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import GenointerpError
-from ._extract import shard_batches
-from ._store import STRAND_KEYS, ActivationStore, _allocate, chunk_rows
+from ._store import STRAND_KEYS, ActivationStore, shard_batches, write_layout
 from ._windows import STRANDS, to_genomic
 
 _SHARED_ATTRS = ("model", "model_id", "layers", "genome_checksum", "window", "strands", "dtype")
@@ -81,29 +80,14 @@ def _write_merged(stores, owner, tmp: Path, progress: bool) -> None:
         for key, value in first.file.attrs.items():
             f.attrs[key] = value
         f.attrs["shard"] = json.dumps(None)
-        f.create_dataset("plan", data=plan)
-        f.create_dataset("done", data=np.ones(len(owner), np.uint8))
-        rows = chunk_rows(first.d_model, np.dtype(first.file.attrs["dtype"]).itemsize)
-        lengths = {}
+        contigs = {}
         for store in stores:
             for key, group in store.file["contigs"].items():
-                if key in f.get("contigs", {}):
-                    continue
-                new = f.create_group(f"contigs/{key}")
-                new.attrs.update(dict(group.attrs))
-                lengths[int(key)] = int(group.attrs["length"])
-        for contig in sorted(lengths):
-            for strand in sorted(set(plan["strand"][plan["contig"] == contig].tolist())):
-                for layer in first.layers:
-                    name = f"contigs/{contig}/{STRAND_KEYS[STRANDS[strand]]}/{layer}"
-                    _allocate(
-                        f,
-                        name,
-                        lengths[contig],
-                        first.d_model,
-                        np.dtype(first.file.attrs["dtype"]),
-                        rows,
-                    )
+                contigs[int(key)] = (str(group.attrs["name"]), int(group.attrs["length"]))
+        dtype = np.dtype(first.file.attrs["dtype"])
+        ones = np.ones(len(owner), np.uint8)
+        write_layout(f, plan, ones, contigs, first.layers, first.d_model, dtype)
+        lengths = {index: length for index, (_, length) in contigs.items()}
         for row, who in tqdm(
             zip(plan, owner[plan["batch"]], strict=True),
             total=len(plan),

@@ -61,7 +61,7 @@ def create_store(
     path = Path(path)
     np_dtype = np.dtype(_DTYPES[dtype])
     d_model = int(model_info["d_model"])
-    contigs = sorted(set(plan["contig"].tolist()))
+    indices = sorted(set(plan["contig"].tolist()))
     with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(
             {
@@ -79,27 +79,36 @@ def create_store(
                 "shard": json.dumps(list(shard) if shard else None),
             }
         )
-        f.create_dataset("plan", data=plan)
-        f.create_dataset(
-            "done", data=np.zeros(int(plan["batch"].max()) + 1 if len(plan) else 0, np.uint8)
-        )
-        rows = chunk_rows(d_model, np_dtype.itemsize)
-        for index in contigs:
-            name = genome.names[index]
-            length = genome.lengths[name]
-            group = f.create_group(f"contigs/{index}")
-            group.attrs.update({"name": name, "length": length})
-            for strand in sorted(set(plan["strand"][plan["contig"] == index].tolist())):
-                for layer in layers:
-                    _allocate(
-                        group,
-                        f"{STRAND_KEYS[STRANDS[strand]]}/{layer}",
-                        length,
-                        d_model,
-                        np_dtype,
-                        rows,
-                    )
+        n_batches = int(plan["batch"].max()) + 1 if len(plan) else 0
+        contigs = {i: (genome.names[i], genome.lengths[genome.names[i]]) for i in indices}
+        write_layout(f, plan, np.zeros(n_batches, np.uint8), contigs, layers, d_model, np_dtype)
     return path
+
+
+def write_layout(f, plan, done, contigs: dict[int, tuple[str, int]], layers, d_model, dtype):
+    """Write the plan and done record and allocate every contig x strand x layer dataset.
+
+    ``contigs`` maps a contig's index in the genome to its (name, length).
+    """
+    f.create_dataset("plan", data=plan)
+    f.create_dataset("done", data=done)
+    rows = chunk_rows(d_model, np.dtype(dtype).itemsize)
+    for index, (name, length) in sorted(contigs.items()):
+        group = f.create_group(f"contigs/{index}")
+        group.attrs.update({"name": name, "length": length})
+        for strand in sorted(set(plan["strand"][plan["contig"] == index].tolist())):
+            for layer in layers:
+                _allocate(
+                    group, f"{STRAND_KEYS[STRANDS[strand]]}/{layer}", length, d_model, dtype, rows
+                )
+
+
+def shard_batches(n_batches: int, shard: tuple[int, int] | None) -> np.ndarray:
+    """Batches shard ``(i, n)`` is responsible for: the i-th of n contiguous, even ranges."""
+    if shard is None:
+        return np.arange(n_batches)
+    index, count = shard
+    return np.arange(index * n_batches // count, (index + 1) * n_batches // count)
 
 
 def _allocate(group, name, length, d_model, dtype, rows) -> None:
@@ -185,8 +194,6 @@ class ActivationStore:
     @property
     def complete(self) -> bool:
         """True when every batch this file is responsible for has been written."""
-        from ._extract import shard_batches
-
         owned = shard_batches(len(self.done), self.shard)
         return bool(self.done[owned].all())
 
