@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("names", "errors", "io", "datasets", "concepts", "models", "acts")
+_SUBMODULES = ("names", "errors", "io", "datasets", "concepts", "models", "acts", "sae")
 
 if TYPE_CHECKING:
-    from . import acts, concepts, datasets, errors, io, models, names  # noqa: F401
+    from . import acts, concepts, datasets, errors, io, models, names, sae  # noqa: F401
 
 
 def __getattr__(name: str):

@@ -97,3 +97,7 @@ class StoreVersionError(GenointerpError):
 
 class NotBuiltYetError(GenointerpError, NotImplementedError):
     """A pipeline stage that this version of genointerp does not provide yet."""
+
+
+class SAEMismatchError(GenointerpError):
+    """An SAE used with another model or layer than the one it was trained on."""

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import GenointerpError, NotBuiltYetError
-from . import _concepts, _data, _demo, _models, _stages
+from . import _concepts, _data, _demo, _models, _sae, _stages
 
 EXIT_ERROR = 1
 EXIT_NOT_BUILT = 3
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data.register(sub)
     _concepts.register(sub)
     _models.register(sub)
+    _sae.register(sub)
     _stages.register(sub)
     _demo.register(sub)
     return parser

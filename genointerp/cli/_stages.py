@@ -8,12 +8,6 @@ from ..errors import NotBuiltYetError
 
 # (command, verbs or None, help, what it will do)
 _PLANNED = [
-    (
-        "sae",
-        ["train", "eval", "import"],
-        "train, evaluate and import sparse autoencoders",
-        "SAE training",
-    ),
     ("features", ["encode"], "encode sparse feature activations per position", "feature alignment"),
     ("align", None, "score every SAE feature against every concept", "feature alignment"),
     ("rank", None, "rank features into known and candidate novel concepts", "feature ranking"),
@@ -35,7 +29,7 @@ def _not_built(command: str, part: str):
     def handler(args: argparse.Namespace) -> int:
         raise NotBuiltYetError(
             f"this stage is not built yet in genointerp {_version()}; it arrives with {part}. "
-            "Stages that work now: data, concepts, lm, extract, acts, demo"
+            "Stages that work now: data, concepts, lm, extract, acts, sae, demo"
         )
 
     return handler

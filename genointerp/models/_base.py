@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .._registry import Registry
 from ..errors import GenointerpError
 
 # Upper-case ASCII code -> nucleotide index: A C G T -> 0 1 2 3, anything else -> 4 (N).
@@ -165,6 +166,22 @@ class Adapter(ABC):
         Returns per-nucleotide activations at ``layers`` as float32 and the logits.
         """
 
+    def splice(
+        self,
+        codes: np.ndarray | torch.Tensor,
+        layer: str,
+        edit: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """Logits (batch, pos, vocab) when ``layer``'s output is replaced by ``edit(output)``.
+
+        ``edit`` gets and returns the layer's per-nucleotide output (batch, pos, d_model)
+        in float32.  Used to score an SAE's reconstruction inside the model.
+        """
+        raise GenointerpError(
+            f"the {self.name!r} adapter cannot splice edited activations into the model yet. "
+            "Fix: score loss recovered with the built-in 'tiny' model, or skip it"
+        )
+
     @property
     def default_layer(self) -> str:
         """The layer extracted when none is named: the middle of :attr:`layers`."""
@@ -213,24 +230,17 @@ class Adapter(ABC):
         )
 
 
-_REGISTRY: dict[str, Callable[..., Adapter]] = {}
+_ADAPTERS: Registry[Callable[..., Adapter]] = Registry("model adapter")
 
 
 def register_adapter(name: str) -> Callable[[Callable[..., Adapter]], Callable[..., Adapter]]:
     """Decorator: make a loader available to :func:`load_model` under ``name``."""
-
-    def wrap(loader: Callable[..., Adapter]) -> Callable[..., Adapter]:
-        if name in _REGISTRY:
-            raise ValueError(f"an adapter named {name!r} is already registered")
-        _REGISTRY[name] = loader
-        return loader
-
-    return wrap
+    return _ADAPTERS.register(name)
 
 
 def list_adapters() -> list[str]:
     """Names :func:`load_model` accepts."""
-    return sorted(_REGISTRY)
+    return _ADAPTERS.names()
 
 
 def load_model(name: str = "tiny", path: str | None = None, **options) -> Adapter:
@@ -255,13 +265,7 @@ def load_model(name: str = "tiny", path: str | None = None, **options) -> Adapte
     >>> out.activations["blocks.3"].shape[:2]
     torch.Size([1, 10])
     """
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise GenointerpError(
-            f"unknown model adapter {name!r}. Fix: {hint}choose one of {', '.join(list_adapters())}"
-        )
-    return _REGISTRY[name](path, **options)
+    return _ADAPTERS.get(name)(path, **options)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

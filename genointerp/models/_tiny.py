@@ -255,6 +255,18 @@ class TinyAdapter(Adapter):
         acts = {name: a.float() for name, a in acts.items()}
         return ModelOutput(acts, logits.float() if logits.numel() else None)
 
+    def splice(self, codes, layer: str, edit) -> torch.Tensor:
+        self.check_layers(layer)
+
+        def replace(module, args, output):  # a forward hook's return replaces the output
+            return edit(output.float()).to(output.dtype)
+
+        handle = self.model.get_submodule(layer).register_forward_hook(replace)
+        try:
+            return self.forward(codes, []).logits
+        finally:
+            handle.remove()
+
 
 @register_adapter("tiny")
 def load_tiny(path: str | Path | None = None, *, device=None, dtype=None) -> TinyAdapter:

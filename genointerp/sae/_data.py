@@ -1,0 +1,145 @@
+"""Training batches from an activation store: random chunks through a shuffle buffer.
+
+The store's storage chunks (up to 4,096 positions of one contig and strand each)
+are split once into training and held-out chunks.  The training chunks form an
+endless stream, each epoch in a fresh random order; the stream is cut into
+*fills* of ``buffer_batches * batch_size`` rows, and each fill is shuffled before
+it is cut into batches.  So a batch mixes positions from many windows, strands and
+contigs, and the batch of step ``s`` depends only on the seed and ``s``: a resumed
+job sees exactly the batches an uninterrupted one would.
+
+Under torchrun each process reads its own slice of every fill, so no row is read
+twice and the processes together see what one process would.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..acts import ActivationStore
+from ..errors import GenointerpError
+
+UNIT_ROWS = 4096  # positions per random read unit (a storage chunk, or part of a big one)
+
+
+def read_units(store: ActivationStore, layer: str) -> list[tuple[str, str, int, int]]:
+    """Storage chunks of ``layer`` as (contig, strand, start, end), split to ``UNIT_ROWS``."""
+    return [
+        (contig, strand, s, min(s + UNIT_ROWS, end))
+        for contig, strand, start, end in store.chunks(layer)
+        for s in range(start, end, UNIT_ROWS)
+    ]
+
+
+class ActivationBatches:
+    """Deterministic, shuffled batches of one layer of an activation store.
+
+    Parameters
+    ----------
+    store
+        An open :class:`~genointerp.acts.ActivationStore`.
+    layer
+        Layer to read.
+    batch_size
+        Rows per step over all processes; each of ``world`` processes gets
+        ``batch_size // world``.
+    buffer_batches
+        Batches per shuffle buffer.
+    seed
+        Seeds the chunk split, the epoch orders and the shuffles.
+    eval_fraction
+        Fraction of chunks held out (see :meth:`eval_rows`).
+    rank, world
+        This process and the number of processes.
+    """
+
+    def __init__(
+        self,
+        store: ActivationStore,
+        layer: str,
+        batch_size: int,
+        buffer_batches: int = 32,
+        seed: int = 0,
+        eval_fraction: float = 0.02,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
+        if batch_size % world:
+            raise ValueError(f"batch_size {batch_size} is not divisible by {world} processes")
+        self.store, self.layer = store, layer
+        self.batch_size, self.buffer_batches = batch_size, buffer_batches
+        self.seed, self.rank, self.world = seed, rank, world
+        chunks = read_units(store, layer)
+        order = np.random.default_rng([seed, 0]).permutation(len(chunks))
+        n_eval = math.ceil(eval_fraction * len(chunks)) if eval_fraction > 0 else 0
+        if n_eval >= len(chunks):
+            raise GenointerpError(
+                f"{store.path}: {len(chunks)} chunks of up to {UNIT_ROWS} positions are too few "
+                f"to hold out {eval_fraction:.0%} for evaluation. Fix: lower eval_fraction or "
+                "extract activations from more sequence"
+            )
+        self.eval_chunks = [chunks[i] for i in sorted(order[:n_eval])]
+        self.train_chunks = [chunks[i] for i in sorted(order[n_eval:])]
+        self._sizes = np.array([end - start for _, _, start, end in self.train_chunks])
+        self.train_rows = int(self._sizes.sum())
+        self._fill_index = -1
+        self._fill: torch.Tensor | None = None
+
+    @property
+    def rows_per_fill(self) -> int:
+        return self.buffer_batches * self.batch_size
+
+    def batch(self, step: int) -> torch.Tensor:
+        """This process's rows of step ``step``: (batch_size // world, d_model) float32."""
+        fill, within = divmod(step, self.buffer_batches)
+        if fill != self._fill_index:
+            self._fill = self._read_fill(fill)
+            self._fill_index = fill
+        local = self.batch_size // self.world
+        return self._fill[within * local : (within + 1) * local]
+
+    def _read_fill(self, fill: int) -> torch.Tensor:
+        """Rows of fill ``fill`` that belong to this process, shuffled."""
+        per_rank = self.rows_per_fill // self.world
+        start = fill * self.rows_per_fill + self.rank * per_rank
+        rows = self.stream_rows(start, start + per_rank)
+        shuffle = np.random.default_rng([self.seed, 1, fill, self.rank]).permutation(len(rows))
+        return torch.from_numpy(rows[shuffle].astype(np.float32))
+
+    def stream_rows(self, start: int, end: int) -> np.ndarray:
+        """Rows ``[start, end)`` of the endless training stream: (end - start, d_model)."""
+        parts = []
+        while start < end:
+            epoch, offset = divmod(start, self.train_rows)
+            order = np.random.default_rng([self.seed, 2, epoch]).permutation(len(self._sizes))
+            bounds = np.concatenate([[0], np.cumsum(self._sizes[order])])
+            take = min(end - start, self.train_rows - offset)
+            first = int(np.searchsorted(bounds, offset, side="right")) - 1
+            last = int(np.searchsorted(bounds, offset + take, side="left"))
+            for position in range(first, last):
+                contig, strand, c_start, c_end = self.train_chunks[order[position]]
+                lo = max(offset - bounds[position], 0)
+                hi = min(offset + take - bounds[position], c_end - c_start)
+                parts.append(
+                    self.store.read(self.layer, contig, strand, c_start + lo, c_start + hi)
+                )
+            start += take
+        return np.concatenate(parts)
+
+    def eval_rows(self, max_rows: int | None = None) -> np.ndarray:
+        """Held-out rows (chunks never trained on), at most ``max_rows``: float32."""
+        parts, total = [], 0
+        for contig, strand, start, end in self.eval_chunks:
+            if max_rows is not None and total >= max_rows:
+                break
+            part = self.store.read(self.layer, contig, strand, start, end)
+            parts.append(part)
+            total += len(part)
+        rows = np.concatenate(parts) if parts else np.zeros((0, self.store.d_model))
+        return rows[:max_rows].astype(np.float32)
+
+
+__all__ = ["ActivationBatches"]

@@ -1,0 +1,149 @@
+"""``genointerp sae eval``: score a saved SAE on an activation store and inside its model."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..acts import ActivationStore
+from ..errors import GenointerpError
+from ..models._base import N_INDEX, nucleotide_index, reverse_complement
+from ._arch import SAE
+from ._data import ActivationBatches
+from ._io import Provenance, check_compatible, load_sae
+from ._metrics import LossRecovered, SAEMetrics, measure
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def loss_recovered(
+    sae: SAE,
+    model,
+    genome,
+    layer: str,
+    *,
+    windows: int = 16,
+    scored: int = 4096,
+    seed: int = 0,
+) -> LossRecovered:
+    """The model's loss with ``sae``'s reconstruction spliced in at ``layer``, clean and zeroed.
+
+    Scores ``windows`` random windows (either strand) of ``scored`` nucleotides, each
+    preceded by the model's default context so every scored position sees a full one.
+    Positions whose next nucleotide is N are left out.
+    """
+    if not model.causal:
+        raise GenointerpError(
+            "loss recovered is defined here for causal models (next-nucleotide loss). "
+            f"Fix: skip it for {model.model_id!r}"
+        )
+    context = model.default_min_context
+    sae = sae.to(model.device)
+
+    def reconstruct(acts: torch.Tensor) -> torch.Tensor:  # (batch, pos, d) -> same
+        flat = acts.reshape(-1, acts.shape[-1])
+        return sae.decode(sae.encode(flat)).reshape(acts.shape)
+
+    totals = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
+    count = 0
+    for codes in _sample_windows(genome, windows, context + scored + 1, seed):
+        targets = torch.as_tensor(nucleotide_index(codes[1:]).astype(np.int64))
+        keep = targets[context:] != N_INDEX
+        batch = codes[None]
+        runs = {
+            "clean": model.forward(batch, []).logits,
+            "spliced": model.splice(batch, layer, reconstruct),
+            "zero": model.splice(batch, layer, torch.zeros_like),
+        }
+        for name, logits in runs.items():
+            nats = F.cross_entropy(
+                logits[0, :-1].float().cpu(), targets.clamp_max(3), reduction="none"
+            )
+            totals[name] += float(nats[context:][keep].sum())
+        count += int(keep.sum())
+    bits = {name: total / max(count, 1) / math.log(2) for name, total in totals.items()}
+    return LossRecovered(bits["clean"], bits["spliced"], bits["zero"], count)
+
+
+def _sample_windows(genome, n: int, length: int, seed: int):
+    """``n`` random windows of ``length`` nucleotides (ASCII codes), on a random strand."""
+    rng = np.random.default_rng(seed)
+    lengths = {name: size for name, size in genome.lengths.items() if size >= length}
+    if not lengths:
+        raise GenointerpError(
+            f"no contig of the genome is {length} nt long. Fix: pass a smaller scored length"
+        )
+    names = list(lengths)
+    weights = np.array([lengths[name] for name in names], dtype=float)
+    for _ in range(n):
+        name = names[rng.choice(len(names), p=weights / weights.sum())]
+        start = int(rng.integers(0, lengths[name] - length + 1))
+        codes = genome.codes(name, start, start + length)
+        yield reverse_complement(codes) if rng.random() < 0.5 else codes
+
+
+def evaluate_sae(
+    sae: SAE | str | Path,
+    store: ActivationStore | str | Path,
+    *,
+    provenance: Provenance | None = None,
+    positions: int = 1_000_000,
+    held_out_only: bool = True,
+    seed: int = 0,
+    eval_fraction: float = 0.02,
+    model=None,
+    genome=None,
+    windows: int = 16,
+) -> SAEMetrics:
+    """FVU, L0, dead and dense fractions on a store; loss recovered when given a model.
+
+    Parameters
+    ----------
+    sae
+        An SAE, or a directory written by ``sae train`` / ``sae import``.
+    store
+        Activation store of the SAE's model and layer (checked against its provenance).
+    positions
+        At most this many positions are scored.
+    held_out_only
+        Score the chunks ``sae train`` held out (same ``seed`` and ``eval_fraction``);
+        otherwise score chunks in storage order.
+    model, genome
+        An adapter and the genome of the store: adds loss recovered over ``windows``
+        random windows.
+    """
+    if not isinstance(sae, SAE):
+        sae, provenance = load_sae(sae)
+    if not isinstance(store, ActivationStore):
+        store = ActivationStore(store)
+    layer = provenance.layer if provenance and provenance.layer else store.layers[0]
+    if provenance is not None:
+        check_compatible(provenance, store.model_id, layer, str(store.path))
+    fraction = eval_fraction if held_out_only else 0.0
+    batches = ActivationBatches(store, layer, 1, seed=seed, eval_fraction=fraction)
+    if held_out_only:
+        rows = batches.eval_rows(positions)
+    else:
+        rows = batches.stream_rows(0, min(positions, batches.train_rows))
+    metrics = measure(sae.eval(), rows)
+    if model is not None:
+        if genome is None:
+            raise GenointerpError("loss recovered needs the genome too. Fix: pass genome=...")
+        if provenance is not None:
+            check_compatible(provenance, model.model_id, layer, "the model")
+        if genome.checksum != store.genome_checksum:
+            raise GenointerpError(
+                f"{store.path}: extracted from genome {store.genome_checksum}, not the one given "
+                f"({genome.checksum}). Fix: pass the store's genome"
+            )
+        metrics.loss = loss_recovered(sae, model, genome, layer, windows=windows, seed=seed)
+    return metrics
+
+
+__all__ = ["evaluate_sae", "loss_recovered"]

@@ -1,0 +1,182 @@
+"""Turn SAEs trained by other tools into genointerp SAEs (a registry of importers).
+
+- ``saelens``: a SAELens checkpoint directory (``cfg.json`` + ``sae_weights.safetensors``);
+  architectures ``standard`` (ReLU), ``topk`` and ``jumprelu``.
+- ``goodfire-evo2``: Goodfire's released Evo 2 SAE, a ``.pt`` state dict of a tied
+  BatchTopK SAE with keys ``W`` (d_model, d_sae), ``b_enc``, ``b_dec``, possibly
+  prefixed ``_orig_mod.`` (saved from a ``torch.compile``-d module).  It encodes
+  ``ReLU(x @ W + b_enc)`` with batch top-k and decodes ``f @ W.T + b_dec``.
+
+Files are read only with safetensors or ``torch.load(weights_only=True)``: no pickled
+code runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .._registry import Registry
+from ..errors import GenointerpError, StoreVersionError
+from ._arch import SAE, build_sae
+from ._config import SAEConfig
+from ._io import CONFIG_FILE, WEIGHTS_FILE, Provenance, save_sae, set_weights
+
+Importer = Callable[..., tuple[SAE, Provenance]]
+_IMPORTERS: Registry[Importer] = Registry("SAE format")
+
+
+def register_importer(name: str) -> Callable[[Importer], Importer]:
+    """Decorator: make a checkpoint reader available to :func:`import_sae` under ``name``."""
+    return _IMPORTERS.register(name)
+
+
+def list_importers() -> list[str]:
+    return _IMPORTERS.names()
+
+
+def import_sae(
+    kind: str,
+    path: str | Path,
+    out: str | Path | None = None,
+    *,
+    model_id: str | None = None,
+    layer: str | None = None,
+    **options,
+) -> tuple[SAE, Provenance]:
+    """Read a foreign SAE checkpoint; with ``out``, save it in genointerp's layout.
+
+    Parameters
+    ----------
+    kind
+        ``"saelens"`` or ``"goodfire-evo2"`` (see :func:`list_importers`).
+    path
+        The checkpoint: a SAELens directory or a Goodfire ``.pt`` file.
+    out
+        Directory to write ``cfg.json`` + ``sae_weights.safetensors`` to.
+    model_id, layer
+        genointerp's names of the model and layer the SAE reads (e.g. ``"evo2:evo2_7b"``,
+        ``"blocks.26"``); they override what the checkpoint says, and are checked every
+        time the SAE is used.
+    **options
+        Importer options, e.g. ``k`` for ``goodfire-evo2`` (its files do not record k).
+    """
+    reader = _IMPORTERS.get(kind)
+    path = Path(path)
+    if not path.exists():
+        raise GenointerpError(f"{path}: no such file or directory. Fix: check the path")
+    sae, provenance = reader(path, **options)
+    if model_id is not None:
+        provenance.model_id = model_id
+    if layer is not None:
+        provenance.layer = provenance.hook = layer
+    if out is not None:
+        save_sae(sae, out, provenance)
+    return sae.eval(), provenance
+
+
+# SAELens architecture -> genointerp architecture.
+_FROM_SAELENS = {"standard": "relu", "relu": "relu", "topk": "topk", "jumprelu": "jumprelu"}
+
+
+@register_importer("saelens")
+def read_saelens(path: Path) -> tuple[SAE, Provenance]:
+    """A SAELens checkpoint directory, new (6.x) or old (``activation_fn_str``) cfg keys."""
+    from safetensors.torch import load_file
+
+    cfg_path = path / CONFIG_FILE
+    if not cfg_path.is_file() or not (path / WEIGHTS_FILE).is_file():
+        raise GenointerpError(
+            f"{path}: not a SAELens checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE}). "
+            "Fix: pass the directory SAELens saved the SAE to"
+        )
+    cfg = json.loads(cfg_path.read_text())
+    architecture = _saelens_architecture(cfg, cfg_path)
+    normalise = cfg.get("normalize_activations") or "none"
+    if normalise not in ("none", "expected_average_only_in"):
+        raise GenointerpError(
+            f"{cfg_path}: normalize_activations={normalise!r} cannot be folded into the weights. "
+            "Fix: export the SAE from SAELens without activation normalisation"
+        )
+    k = int(cfg.get("k") or (cfg.get("activation_fn_kwargs") or {}).get("k") or 1)
+    config = SAEConfig(
+        architecture=architecture,
+        d_sae=int(cfg["d_sae"]),
+        k=k,
+        apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
+        unit_norm_decoder=False,
+    )
+    sae = build_sae(config, int(cfg["d_in"]))
+    set_weights(sae, load_file(str(path / WEIGHTS_FILE)), str(path / WEIGHTS_FILE))
+    metadata = cfg.get("metadata") or {}
+    hook = metadata.get("hook_name") or cfg.get("hook_name") or ""
+    provenance = Provenance(
+        model_id=metadata.get("model_name") or cfg.get("model_name") or "",
+        layer=hook,
+        hook=hook,
+        d_model=int(cfg["d_in"]),
+        source="saelens",
+    )
+    return sae, provenance
+
+
+def _saelens_architecture(cfg: dict, where: Path) -> str:
+    name = cfg.get("architecture", "standard")
+    if name == "standard" and cfg.get("activation_fn_str") == "topk":
+        name = "topk"  # SAELens < 6 marked TopK SAEs by their activation function
+    if name not in _FROM_SAELENS:
+        raise GenointerpError(
+            f"{where}: SAELens architecture {name!r} is not supported. "
+            f"Fix: use one of {', '.join(sorted(_FROM_SAELENS))}"
+        )
+    return _FROM_SAELENS[name]
+
+
+@register_importer("goodfire-evo2")
+def read_goodfire_evo2(path: Path, k: int = 64) -> tuple[SAE, Provenance]:
+    """Goodfire's ``BatchTopKTiedSAE`` state dict for Evo 2 (k = 64 in their release)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle refusals and corrupt files surface as many types
+        raise StoreVersionError(
+            f"{path}: cannot read it as a weights-only torch file ({err}). "
+            "Fix: pass the .pt state dict of Goodfire's Evo 2 SAE"
+        ) from err
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise StoreVersionError(f"{path}: expected a state dict. Fix: pass the SAE's .pt file")
+    state = {key.removeprefix("_orig_mod."): value for key, value in state.items()}
+    missing = {"W", "b_enc", "b_dec"} - set(state)
+    if missing:
+        raise StoreVersionError(
+            f"{path}: no {', '.join(sorted(missing))} in the state dict (has "
+            f"{', '.join(sorted(state))}). Fix: pass Goodfire's BatchTopKTiedSAE file"
+        )
+    w = state["W"].float()  # (d_model, d_sae)
+    d_model, d_sae = w.shape
+    config = SAEConfig(
+        architecture="batchtopk", d_sae=d_sae, k=k, tied=True, apply_b_dec_to_input=False
+    )
+    sae = build_sae(config, d_model)
+    tensors = {
+        "W_enc": w,
+        "W_dec": w.T,
+        "b_enc": state["b_enc"].float(),
+        "b_dec": state["b_dec"].float(),
+        "threshold": torch.zeros(d_sae),  # none released: batch top-k in inference
+    }
+    set_weights(sae, tensors, str(path))
+    return sae, Provenance(d_model=d_model, source="goodfire-evo2")
+
+
+__all__ = [
+    "import_sae",
+    "list_importers",
+    "read_goodfire_evo2",
+    "read_saelens",
+    "register_importer",
+]
