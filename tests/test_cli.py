@@ -141,7 +141,7 @@ def test_data_list_and_path(mirror, capsys):
 
 @pytest.mark.slow
 def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
-    assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--sae-tokens", "524288"]) == 0
     assert (tmp_path / "demo" / "concepts.h5").is_file()
     summary = (tmp_path / "demo" / "concepts_summary.tsv").read_text()
     assert "\ntrna\t" in summary
@@ -152,3 +152,12 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
         x = store.read(store.layers[0], "NC_000913.3", "-", 1_000_000, 1_001_000)
         assert x.shape == (1000, store.d_model) and np.isfinite(x).all()
         assert x.astype(np.float64).std() > 0.1
+        model_id, layer = store.model_id, store.layers[0]
+    sae, provenance = gi.sae.load_sae(tmp_path / "demo" / "sae", model_id=model_id, layer=layer)
+    assert sae.d_sae == 16 * 96 and provenance.tokens == 524288
+    printed = capsys.readouterr().out
+    assert "[5/5] TopK SAE" in printed
+    fvu = float(printed.split("held-out FVU ")[1].split(",")[0])
+    assert 0 < fvu < 0.4  # 128 steps already explain most of the variance
+    recovered = float(printed.split("loss recovered ")[1].split(" ")[0])
+    assert 0.2 < recovered <= 1.0

@@ -66,7 +66,7 @@ class SAE(nn.Module):
         w_dec /= w_dec.norm(dim=1, keepdim=True)  # unit-norm rows, W_enc = W_dec.T at start
         self.W_dec = nn.Parameter(w_dec)
         if not self.tied:
-            self.W_enc_param = nn.Parameter(w_dec.T.clone())
+            self.W_enc_param = nn.Parameter(w_dec.T.clone() * config.encoder_init_scale)
         self.b_enc = nn.Parameter(torch.zeros(self.d_sae))
         self.b_dec = nn.Parameter(torch.zeros(d_in))
 
@@ -81,9 +81,12 @@ class SAE(nn.Module):
 
     # -- the maps -----------------------------------------------------------------------
     def pre_acts(self, x: torch.Tensor) -> torch.Tensor:  # (batch, d_in) -> (batch, d_sae)
+        # (x - b_dec) @ W_enc + b_enc, written so that b_dec's gradient is a vector-matrix
+        # product instead of a third (batch, d_in, d_sae) matmul in the backward pass.
+        bias = self.b_enc
         if self.apply_b_dec_to_input:
-            x = x - self.b_dec
-        return x @ self.W_enc + self.b_enc
+            bias = bias - self.b_dec @ self.W_enc
+        return torch.addmm(bias, x, self.W_enc)
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -219,7 +222,7 @@ class TopKSAE(SAE):
 
     def forward(self, x: torch.Tensor, dead: torch.Tensor | None = None) -> ForwardOutput:
         pre = self.pre_acts(x)  # (batch, d_sae)
-        values, indices = pre.topk(self.k, dim=-1)  # (batch, k)
+        values, indices = pre.topk(self.k, dim=-1, sorted=False)  # (batch, k)
         values = F.relu(values)
         x_hat = sparse_decode(indices, values, self.W_dec) + self.b_dec
         features = torch.zeros_like(pre).scatter_(-1, indices, values.detach())
@@ -349,7 +352,7 @@ class JumpReLUSAE(SAE):
         self.log_threshold = nn.Parameter(torch.full((self.d_sae,), start))
         # Thresholds read from a checkpoint, kept as written: exp(log(t)) may differ from t in
         # the last bit, and a loaded SAE must encode exactly as the saved one did.
-        self.loaded_threshold: torch.Tensor | None = None
+        self.register_buffer("loaded_threshold", None, persistent=False)
 
     def thresholds(self) -> torch.Tensor:
         if self.loaded_threshold is not None:

@@ -29,6 +29,8 @@ class SAEConfig:
     """Active features per position for ``topk`` (per row) and ``batchtopk`` (on average)."""
     tied: bool = False
     """Encode with the transpose of the decoder (one matrix, as Goodfire's Evo 2 SAE)."""
+    encoder_init_scale: float = 0.1
+    """Untied SAEs start with ``W_enc = encoder_init_scale * W_dec.T`` (unit-norm rows)."""
     apply_b_dec_to_input: bool = True
     """Subtract ``b_dec`` from the input before encoding."""
     unit_norm_decoder: bool | None = None

@@ -15,6 +15,7 @@ twice and the processes together see what one process would.
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -87,6 +88,8 @@ class ActivationBatches:
         self.train_rows = int(self._sizes.sum())
         self._fill_index = -1
         self._fill: torch.Tensor | None = None
+        self._next: tuple[int, Future] | None = None  # the following fill, read in background
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sae-fill")
 
     @property
     def rows_per_fill(self) -> int:
@@ -96,8 +99,12 @@ class ActivationBatches:
         """This process's rows of step ``step``: (batch_size // world, d_model) float32."""
         fill, within = divmod(step, self.buffer_batches)
         if fill != self._fill_index:
-            self._fill = self._read_fill(fill)
+            if self._next is not None and self._next[0] == fill:
+                self._fill = self._next[1].result()
+            else:
+                self._fill = self._read_fill(fill)
             self._fill_index = fill
+            self._next = (fill + 1, self._reader.submit(self._read_fill, fill + 1))
         local = self.batch_size // self.world
         return self._fill[within * local : (within + 1) * local]
 

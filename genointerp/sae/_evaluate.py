@@ -95,8 +95,6 @@ def evaluate_sae(
     provenance: Provenance | None = None,
     positions: int = 1_000_000,
     held_out_only: bool = True,
-    seed: int = 0,
-    eval_fraction: float = 0.02,
     model=None,
     genome=None,
     windows: int = 16,
@@ -112,8 +110,8 @@ def evaluate_sae(
     positions
         At most this many positions are scored.
     held_out_only
-        Score the chunks ``sae train`` held out (same ``seed`` and ``eval_fraction``);
-        otherwise score chunks in storage order.
+        Score the chunks training held out (its seed and ``eval_fraction`` are in the
+        provenance); otherwise, or when none were, score the store from its start.
     model, genome
         An adapter and the genome of the store: adds loss recovered over ``windows``
         random windows.
@@ -125,12 +123,18 @@ def evaluate_sae(
     layer = provenance.layer if provenance and provenance.layer else store.layers[0]
     if provenance is not None:
         check_compatible(provenance, store.model_id, layer, str(store.path))
-    fraction = eval_fraction if held_out_only else 0.0
+    seed = provenance.seed if provenance else 0
+    fraction = provenance.eval_fraction if provenance and held_out_only else 0.0
     batches = ActivationBatches(store, layer, 1, seed=seed, eval_fraction=fraction)
-    if held_out_only:
+    if fraction > 0:
         rows = batches.eval_rows(positions)
     else:
-        rows = batches.stream_rows(0, min(positions, batches.train_rows))
+        rows = np.concatenate(
+            [
+                store.read(layer, contig, strand, start, end)
+                for contig, strand, start, end in _first_chunks(batches.train_chunks, positions)
+            ]
+        ).astype(np.float32)
     metrics = measure(sae.eval(), rows)
     if model is not None:
         if genome is None:
@@ -144,6 +148,17 @@ def evaluate_sae(
             )
         metrics.loss = loss_recovered(sae, model, genome, layer, windows=windows, seed=seed)
     return metrics
+
+
+def _first_chunks(chunks, positions: int):
+    """Chunks in storage order until they hold ``positions`` positions."""
+    total = 0
+    for contig, strand, start, end in chunks:
+        if total >= positions:
+            return
+        end = min(end, start + positions - total)
+        total += end - start
+        yield contig, strand, start, end
 
 
 __all__ = ["evaluate_sae", "loss_recovered"]

@@ -56,6 +56,10 @@ class Provenance:
     """Activation store the SAE was trained on."""
     tokens: int = 0
     """Training positions seen."""
+    seed: int = 0
+    """Seed of training; with ``eval_fraction`` it names the held-out chunks of the store."""
+    eval_fraction: float = 0.0
+    """Fraction of the store's chunks held out from training (0: none)."""
     source: str = "genointerp"
     """``genointerp`` or the importer that produced the checkpoint."""
 

@@ -403,6 +403,8 @@ class _Run:
             data_checksum=self.store.genome_checksum,
             store=str(self.store.path),
             tokens=self.step * self.config.data.batch_size,
+            seed=self.config.seed,
+            eval_fraction=self.config.data.eval_fraction,
         )
         save_sae(final, self.out_dir, provenance)
         record = {"held_out": metrics.summary(), "training": self.config.to_dict()}
