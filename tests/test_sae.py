@@ -417,9 +417,12 @@ def test_killed_training_resumes_to_the_uninterrupted_result(indexed_store, tmp_
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "killed" / name).read_bytes()
 
 
-def test_two_process_ddp_with_gloo_keeps_ranks_identical_and_learns(planted, tmp_path):
+@pytest.mark.parametrize("architecture", ["topk", "batchtopk"])
+def test_two_process_ddp_with_gloo_keeps_ranks_identical_and_learns(
+    planted, tmp_path, architecture
+):
     store, rows, _ = planted
-    config = small_config(store, "topk", tokens=1024 * 150, k=3)
+    config = small_config(store, architecture, tokens=1024 * 150, k=3)
     config.log_every = 10
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
     out = tmp_path / "run"
@@ -493,7 +496,9 @@ def test_cli_trains_evaluates_and_refuses_a_mismatched_store(planted, tmp_path, 
     printed = capsys.readouterr().out
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert f"{metrics['fvu']:.6g}" in printed and 0 < metrics["fvu"] < 1
-    assert sum(metrics["density_histogram"]["counts"]) <= 4 * 32
+    assert sum(metrics["density_histogram"]["counts"]) == round(
+        4 * 32 * (1 - metrics["dead_fraction"])
+    )
     rows, _ = planted_dictionary(5000, seed=1)
     other = store_from_rows(tmp_path / "other.h5", rows, model_id="tiny:another-model")
     assert main(["sae", "eval", str(out), "--store", str(other)]) == 1
@@ -506,3 +511,60 @@ def test_cli_import_goodfire(tmp_path, capsys):
     assert main([*args, "--layer", "blocks.26", "-o", str(tmp_path / "out")]) == 0
     assert "batchtopk SAE, d_in 16, d_sae 64" in capsys.readouterr().out
     assert main(["sae", "import", "--format", "nope", str(tmp_path / "sae.pt"), "-o", "x"]) == 1
+
+
+# -- the pieces of the losses -------------------------------------------------------------
+def test_auxk_loss_follows_its_definition():
+    torch.manual_seed(0)
+    config = SAEConfig(architecture="topk", d_sae=32, k=2, auxk_k=4, auxk_coefficient=0.5)
+    sae = build_sae(config, 8)
+    x = torch.randn(64, 8)
+    dead = torch.zeros(32, dtype=torch.bool)
+    dead[[3, 17]] = True  # 2 dead of the 4 AuxK wants: weighted by 2 / 4
+    with torch.no_grad():
+        out = sae(x, dead)
+        pre = sae.pre_acts(x)
+        residual = x - out.x_hat
+        picked = torch.relu(pre[:, [3, 17]])  # both dead latents are the top-2 of the dead
+        recon = picked @ sae.W_dec[[3, 17]]
+        expected = (recon - residual).pow(2).sum() / (residual - residual.mean(0)).pow(2).sum()
+    assert float(out.aux) == pytest.approx(0.5 * (2 / 4) * float(expected), rel=1e-5)
+    assert float(sae(x, torch.zeros(32, dtype=torch.bool)).aux) == 0.0
+
+
+def test_jumprelu_straight_through_gradients_follow_the_paper():
+    from genointerp.sae._arch import _JumpReLU, _Step
+
+    eps = 0.1
+    pre = torch.tensor([[0.28, 0.52, 0.10], [0.46, 0.90, 0.14], [0.22, 0.56, 0.00]])
+    theta = torch.tensor([0.25, 0.50, 0.12], requires_grad=True)
+    pre_grad = pre.clone().requires_grad_(True)
+    _JumpReLU.apply(pre_grad, theta, eps).sum().backward()
+    window = ((pre - theta.detach()).abs() < eps / 2).float()  # |pre - theta| < eps / 2
+    torch.testing.assert_close(theta.grad, -(theta.detach() / eps) * window.sum(0))
+    torch.testing.assert_close(pre_grad.grad, (pre > theta.detach()).float())
+    theta.grad = None
+    _Step.apply(pre, theta, eps).sum().backward()
+    torch.testing.assert_close(theta.grad, -(1 / eps) * window.sum(0))
+    assert window.sum() == 5  # the example has values inside and outside the window
+
+
+def test_sae_encodes_store_rows_as_they_come():
+    sae = trained_looking("topk")
+    rows = np.random.default_rng(0).standard_normal((10, 12)).astype(np.float16)
+    expected = sae.encode(torch.from_numpy(rows.astype(np.float32)))
+    assert torch.equal(sae.encode(rows), expected)  # numpy float16, as the store returns
+
+
+def test_unfinished_store_and_impossible_settings_are_refused(indexed_store, tmp_path):
+    path, _ = indexed_store
+    partial = tmp_path / "partial.h5"
+    partial.write_bytes(path.read_bytes())
+    with gi.acts.ActivationStore(partial, "r+") as store:
+        store.file["done"][0] = 0
+    with pytest.raises(GenointerpError, match="not finished. Fix: run the same"):
+        train_sae(small_config(partial, tokens=2048), tmp_path / "out", progress=False)
+    with pytest.raises(GenointerpError, match="k=40 active features asked of an SAE with 32"):
+        build_sae(SAEConfig(k=40, expansion_factor=4), 8)
+    with pytest.raises(ValueError, match="checkpoint_every must be at least 1"):
+        SAETrainConfig(checkpoint_every=0)

@@ -55,6 +55,11 @@ class SAE(nn.Module):
         self.d_in = d_in
         self.d_sae = config.d_sae or d_in * config.expansion_factor
         self.k = config.k
+        if self.k > self.d_sae:
+            raise GenointerpError(
+                f"k={self.k} active features asked of an SAE with {self.d_sae}. "
+                "Fix: lower k or raise expansion_factor"
+            )
         self.tied = config.tied
         self.apply_b_dec_to_input = config.apply_b_dec_to_input
         self.unit_norm_decoder = (
@@ -83,10 +88,14 @@ class SAE(nn.Module):
     def pre_acts(self, x: torch.Tensor) -> torch.Tensor:  # (batch, d_in) -> (batch, d_sae)
         # (x - b_dec) @ W_enc + b_enc, written so that b_dec's gradient is a vector-matrix
         # product instead of a third (batch, d_in, d_sae) matmul in the backward pass.
-        bias = self.b_enc
-        if self.apply_b_dec_to_input:
-            bias = bias - self.b_dec @ self.W_enc
-        return torch.addmm(bias, x, self.W_enc)
+        x = _as_input(x, self.W_dec)
+        if not self.apply_b_dec_to_input:
+            return torch.addmm(self.b_enc, x, self.W_enc)
+        # The subtraction uses b_dec's value (no cancellation); the bias term, numerically
+        # zero, carries b_dec's gradient.
+        b_dec = self.b_dec
+        bias = self.b_enc - (b_dec - b_dec.detach()) @ self.W_enc
+        return torch.addmm(bias, x - b_dec.detach(), self.W_enc)
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -97,7 +106,7 @@ class SAE(nn.Module):
 
     def decode(self, features: torch.Tensor) -> torch.Tensor:
         """Reconstruction (batch, d_in) from feature activations (batch, d_sae)."""
-        return features @ self.W_dec + self.b_dec
+        return _as_input(features, self.W_dec) @ self.W_dec + self.b_dec
 
     def forward(self, x: torch.Tensor, dead: torch.Tensor | None = None) -> ForwardOutput:
         """Encode, decode and compute the training loss.  ``dead``: (d_sae,) bool mask."""
@@ -126,14 +135,15 @@ class SAE(nn.Module):
         if dead is None or coefficient == 0 or not bool(dead.any()):
             return x.new_zeros(())
         n_dead = int(dead.sum())
-        k_aux = min(self.config.auxk_k or self.d_in // 2, n_dead)
+        wanted = min(self.config.auxk_k or self.d_in // 2, self.d_sae)
+        k_aux = min(wanted, n_dead)
         residual = (x - x_hat).detach()  # (batch, d_in)
         masked = pre.masked_fill(~dead, -math.inf)  # (batch, d_sae)
         values, indices = masked.topk(k_aux, dim=-1)  # each (batch, k_aux)
         recon = sparse_decode(indices, F.relu(values), self.W_dec)
         denominator = (residual - residual.mean(0)).pow(2).sum().clamp_min(1e-12)
         loss = (recon - residual).pow(2).sum() / denominator
-        return coefficient * min(n_dead / k_aux, 1.0) * loss
+        return coefficient * min(n_dead / wanted, 1.0) * loss
 
     # -- decoder norm upkeep (called by the trainer around the optimiser step) ----------
     @torch.no_grad()
@@ -171,6 +181,14 @@ class SAE(nn.Module):
             f"{type(self).__name__}(d_in={self.d_in}, d_sae={self.d_sae}, k={self.k}, "
             f"tied={self.tied})"
         )
+
+
+def _as_input(x, like: torch.Tensor) -> torch.Tensor:
+    """Arrays and float16 store rows become tensors of the weights' dtype and device.
+
+    Under autocast the weights' float32 is kept; autocast casts inside the matmuls.
+    """
+    return torch.as_tensor(x).to(device=like.device, dtype=like.dtype)
 
 
 def sparse_decode(indices: torch.Tensor, values: torch.Tensor, w_dec: torch.Tensor) -> torch.Tensor:
@@ -264,12 +282,16 @@ class BatchTopKSAE(SAE):
     @torch.no_grad()
     def _update_threshold(self, features: torch.Tensor) -> None:
         active = features[features > 0]
-        if active.numel() == 0:
-            return
-        smallest = active.min().float()
+        # (sum, count) of this batch's smallest selected activation; every process joins the
+        # reduction even when it selected nothing, so none waits for the others forever.
+        found = torch.zeros(2, device=features.device)
+        if active.numel():
+            found[0], found[1] = active.min().float(), 1.0
         if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(smallest)
-            smallest /= torch.distributed.get_world_size()
+            torch.distributed.all_reduce(found)
+        if found[1] == 0:
+            return
+        smallest = found[0] / found[1]
         n = int(self.threshold_updates)
         momentum = max(1.0 / (n + 1), self.config.threshold_momentum)
         self.threshold.mul_(1 - momentum).add_(momentum * smallest)
@@ -365,13 +387,15 @@ class JumpReLUSAE(SAE):
         self.loaded_threshold = threshold.to(self.log_threshold.device).clone()
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
-        theta = self.thresholds()
+        # float32 even under bf16 autocast: bf16's spacing (0.004 near 0.5) is wider than the
+        # estimator's bandwidth, which would leave the thresholds without gradient.
+        pre, theta = pre.float(), self.thresholds()
         if not torch.is_grad_enabled():
             return pre * (pre > theta)
         return _JumpReLU.apply(pre, theta, self.config.jumprelu_bandwidth)
 
     def sparsity_loss(self, features: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
-        steps = _Step.apply(pre, self.thresholds(), self.config.jumprelu_bandwidth)
+        steps = _Step.apply(pre.float(), self.thresholds(), self.config.jumprelu_bandwidth)
         return self.config.l0_coefficient * steps.sum(-1).mean()
 
     def _scale_threshold(self, factor: float) -> None:

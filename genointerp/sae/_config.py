@@ -66,6 +66,8 @@ class SAEConfig:
             raise ValueError(
                 f"d_sae must be 0 (use expansion_factor) or positive, got {self.d_sae}"
             )
+        if self.d_sae and self.k > self.d_sae:
+            raise ValueError(f"k ({self.k}) cannot exceed d_sae ({self.d_sae})")
         if self.jumprelu_init_threshold <= 0 or self.jumprelu_bandwidth <= 0:
             raise ValueError("jumprelu_init_threshold and jumprelu_bandwidth must be positive")
 
@@ -91,7 +93,7 @@ class DataConfig:
     """Scale inputs to unit mean squared norm while training; the scale is folded into the
     saved weights, so the saved SAE takes raw activations."""
     b_dec_init: Literal["geometric_median", "mean", "zeros"] = "geometric_median"
-    """Starting decoder bias, computed on the first shuffle buffer."""
+    """Starting decoder bias, computed on the first 32,768 rows of the training stream."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.buffer_batches < 1:
@@ -155,6 +157,12 @@ class SAETrainConfig:
     """On CUDA, compute in bfloat16 autocast (weights and optimiser stay float32)."""
 
     def __post_init__(self) -> None:
+        for name in ("log_every", "eval_every", "checkpoint_every", "dead_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be at least 1, got {getattr(self, name)} "
+                    "(to turn it off, make it larger than the number of steps)"
+                )
         if self.tokens < self.data.batch_size:
             raise ValueError(
                 f"tokens ({self.tokens}) must be at least one batch ({self.data.batch_size})"

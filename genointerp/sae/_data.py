@@ -91,6 +91,11 @@ class ActivationBatches:
         self._next: tuple[int, Future] | None = None  # the following fill, read in background
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sae-fill")
 
+    def close(self) -> None:
+        """Stop the background reader (a pending read finishes and is dropped)."""
+        self._reader.shutdown(wait=True, cancel_futures=True)
+        self._next = None
+
     @property
     def rows_per_fill(self) -> int:
         return self.buffer_batches * self.batch_size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from pathlib import Path
@@ -44,11 +45,12 @@ def loss_recovered(
             f"Fix: skip it for {model.model_id!r}"
         )
     context = model.default_min_context
-    sae = sae.to(model.device)
+    sae = copy.deepcopy(sae).to(model.device).eval()  # the caller's SAE stays where it was
 
     def reconstruct(acts: torch.Tensor) -> torch.Tensor:  # (batch, pos, d) -> same
-        flat = acts.reshape(-1, acts.shape[-1])
-        return sae.decode(sae.encode(flat)).reshape(acts.shape)
+        flat = acts.reshape(-1, acts.shape[-1]).float()
+        with torch.autocast(acts.device.type, enabled=False):  # the SAE in float32
+            return sae.decode(sae.encode(flat)).reshape(acts.shape)
 
     totals = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
     count = 0
@@ -123,6 +125,11 @@ def evaluate_sae(
     layer = provenance.layer if provenance and provenance.layer else store.layers[0]
     if provenance is not None:
         check_compatible(provenance, store.model_id, layer, str(store.path))
+    if sae.d_in != store.d_model:
+        raise GenointerpError(
+            f"{store.path}: activations have width {store.d_model}, the SAE reads {sae.d_in}. "
+            "Fix: use the store the SAE was trained on"
+        )
     seed = provenance.seed if provenance else 0
     fraction = provenance.eval_fraction if provenance and held_out_only else 0.0
     batches = ActivationBatches(store, layer, 1, seed=seed, eval_fraction=fraction)

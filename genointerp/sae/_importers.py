@@ -14,6 +14,7 @@ code runs.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from ..errors import GenointerpError, StoreVersionError
 from ._arch import SAE, build_sae
 from ._config import SAEConfig
 from ._io import CONFIG_FILE, WEIGHTS_FILE, Provenance, save_sae, set_weights
+
+log = logging.getLogger(__name__)
 
 Importer = Callable[..., tuple[SAE, Provenance]]
 _IMPORTERS: Registry[Importer] = Registry("SAE format")
@@ -73,6 +76,12 @@ def import_sae(
         provenance.model_id = model_id
     if layer is not None:
         provenance.layer = provenance.hook = layer
+    if not provenance.model_id or not provenance.layer:
+        log.warning(
+            "%s: no model or layer recorded, so nothing will stop this SAE from being used "
+            "with the wrong one; pass model_id= and layer= (--model-id, --layer)",
+            path,
+        )
     if out is not None:
         save_sae(sae, out, provenance)
     return sae.eval(), provenance
@@ -96,10 +105,11 @@ def read_saelens(path: Path) -> tuple[SAE, Provenance]:
     cfg = json.loads(cfg_path.read_text())
     architecture = _saelens_architecture(cfg, cfg_path)
     normalise = cfg.get("normalize_activations") or "none"
-    if normalise not in ("none", "expected_average_only_in"):
+    if normalise != "none":  # SAELens sets "none" once it has folded its scaling in
         raise GenointerpError(
-            f"{cfg_path}: normalize_activations={normalise!r} cannot be folded into the weights. "
-            "Fix: export the SAE from SAELens without activation normalisation"
+            f"{cfg_path}: normalize_activations={normalise!r}: the weights expect normalised "
+            "inputs and the scale is not in the checkpoint. Fix: save the SAE from SAELens "
+            "with its normalisation folded in (save_inference_model), which writes 'none'"
         )
     k = int(cfg.get("k") or (cfg.get("activation_fn_kwargs") or {}).get("k") or 1)
     config = SAEConfig(

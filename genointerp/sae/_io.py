@@ -110,8 +110,14 @@ def _tensors(sae: SAE) -> dict[str, torch.Tensor]:
 
 
 def _cfg(sae: SAE, provenance: Provenance) -> dict:
+    architecture = _SAELENS_NAMES.get(sae.architecture, sae.architecture)
+    threshold = sae.thresholds()
+    if sae.architecture == "batchtopk" and not bool((threshold > 0).any()):
+        # No inference threshold (e.g. Goodfire's release): as "jumprelu" SAELens would read
+        # a dense ReLU SAE.  A name it does not know makes it refuse instead.
+        architecture = "batchtopk"
     cfg = {
-        "architecture": _SAELENS_NAMES.get(sae.architecture, sae.architecture),
+        "architecture": architecture,
         "d_in": sae.d_in,
         "d_sae": sae.d_sae,
         "dtype": "float32",

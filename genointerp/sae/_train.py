@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 import time
 from contextlib import nullcontext
@@ -157,6 +158,7 @@ class _Run:
     def __init__(self, config: SAETrainConfig, out_dir: Path, dist: _Distributed) -> None:
         self.config, self.out_dir, self.dist = config, out_dir, dist
         self.store = ActivationStore(config.data.store)
+        _check_store(self.store)
         self.layer = _pick_layer(self.store, config.data.layer)
         data = config.data
         self.batches = ActivationBatches(
@@ -233,11 +235,13 @@ class _Run:
                 self._checkpoint()
             bar.update(1)
         bar.close()
+        self.batches.close()
         complete = self.step >= config.steps
         if complete:
             self._check_in_sync()
             if self.dist.rank == 0:
                 self._finish()
+        self.store.close()
         return TrainResult(self.out_dir, self.sae, self.step, complete)
 
     def _wrap(self) -> torch.nn.Module:
@@ -382,8 +386,14 @@ class _Run:
         """Under DDP every process must hold the same weights; say so loudly if not."""
         if not self.dist.active:
             return
-        flat = torch.cat([p.detach().double().flatten() for p in self.sae.parameters()])
-        mine = torch.stack([flat.sum(), (flat * torch.arange(len(flat), device=flat.device)).sum()])
+        # Two float64 checksums per parameter tensor, computed without copying it whole.
+        mine = torch.stack(
+            [
+                value
+                for p in self.sae.parameters()
+                for value in (p.detach().sum(dtype=torch.float64), p.detach().norm().double())
+            ]
+        )
         everyone = [torch.zeros_like(mine) for _ in range(self.dist.world)]
         torch.distributed.all_gather(everyone, mine)
         if any(not torch.equal(everyone[0], other) for other in everyone[1:]):
@@ -407,15 +417,29 @@ class _Run:
             eval_fraction=self.config.data.eval_fraction,
         )
         save_sae(final, self.out_dir, provenance)
-        record = {"held_out": metrics.summary(), "training": self.config.to_dict()}
+        record = {"held_out": _no_nan(metrics.summary()), "training": self.config.to_dict()}
         with atomic_open(self.out_dir / METRICS_FILE) as handle:
-            json.dump(record, handle, indent=2)
+            json.dump(record, handle, indent=2, allow_nan=False)
         log.info(
             "saved %s: held-out FVU %.4f, L0 %.1f, dead %.1f%%",
             self.out_dir,
             metrics.fvu,
             metrics.l0,
             100 * metrics.dead_fraction,
+        )
+
+
+def _check_store(store: ActivationStore) -> None:
+    """Unwritten rows of an unfinished extraction are zeros: never train on them."""
+    if store.shard:
+        raise GenointerpError(
+            f"{store.path}: shard {store.shard[0]}/{store.shard[1]} of an extraction. "
+            "Fix: merge the shards with 'genointerp acts merge' and train on the merged store"
+        )
+    if not store.complete:
+        raise GenointerpError(
+            f"{store.path}: the extraction is not finished. Fix: run the same "
+            "'genointerp extract' command again to complete it"
         )
 
 
@@ -427,6 +451,11 @@ def _pick_layer(store: ActivationStore, layer: str) -> str:
             f"{store.path}: no layer {layer!r}. Fix: use one of {', '.join(store.layers)}"
         )
     return layer
+
+
+def _no_nan(summary: dict) -> dict:
+    """JSON has no NaN: undefined metrics (e.g. no held-out data) become null."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in summary.items()}
 
 
 def _fmt(value) -> str:
