@@ -113,7 +113,9 @@ def main() -> None:
         results = [("genointerp", config.steps * args.batch, loop, wall, gi.sae.measure(sae, rows))]
         if args.peer_python:
             figures = peer(args, config, provenance.normalisation_scale, work)
-            theirs, _ = gi.sae.import_sae("saelens", work / "saelens")
+            theirs, _ = gi.sae.import_sae(
+                "saelens", work / "saelens", model_id=provenance.model_id, layer=provenance.layer
+            )
             metrics = gi.sae.measure(theirs, rows * provenance.normalisation_scale)
             results.append((figures["tool"], figures["tokens"], figures["seconds"], None, metrics))
         else:

@@ -40,9 +40,9 @@ class SAEConfig:
     """``relu`` only: weight of the decoder-norm-weighted L1 penalty."""
     l0_coefficient: float = 0.01
     """``jumprelu`` only: weight of the L0 penalty (mean active features per position)."""
-    jumprelu_init_threshold: float = 0.001
+    jumprelu_init_threshold: float = 0.03
     """``jumprelu`` only: starting threshold of every feature (normalised input units)."""
-    jumprelu_bandwidth: float = 0.001
+    jumprelu_bandwidth: float = 0.02
     """``jumprelu`` only: width of the rectangle kernel of the straight-through estimator."""
     threshold_momentum: float = 0.01
     """``batchtopk`` only: update rate of the running inference threshold."""

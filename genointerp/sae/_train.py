@@ -40,6 +40,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.tsv"
 METRICS_FILE = "metrics.json"
 LOG_COLUMNS = ("step", "tokens", "loss", "mse", "l0", "aux", "dead_fraction", "lr", "seconds")
+EVAL_COLUMNS = ("eval_fvu", "eval_l0", "eval_dead_fraction", "eval_dense_fraction")
 # Settings that may change between a run and its resumption.
 _OPERATIONAL = {"log_every", "eval_every", "checkpoint_every", "device", "autocast"}
 
@@ -286,7 +287,7 @@ class _Run:
     # -- logs and evaluation --------------------------------------------------------------
     def _start_log(self) -> None:
         with atomic_open(self.out_dir / LOG_FILE) as handle:
-            handle.write("\t".join(LOG_COLUMNS) + "\teval_fvu\teval_l0\n")
+            handle.write("\t".join(LOG_COLUMNS + EVAL_COLUMNS) + "\n")
 
     def _log(self, logged: list, seconds: float, bar) -> None:
         if self.dist.rank != 0 or not logged:
@@ -305,14 +306,15 @@ class _Run:
             "lr": self.schedule.get_last_lr()[0],
             "seconds": round(seconds, 2),
         }
-        self._append_log([_fmt(row[c]) for c in LOG_COLUMNS] + ["", ""])
+        self._append_log([_fmt(row[c]) for c in LOG_COLUMNS] + [""] * len(EVAL_COLUMNS))
         bar.set_postfix(mse=f"{row['mse']:.4f}", l0=f"{row['l0']:.1f}")
 
     def _eval_line(self) -> None:
-        metrics = self.evaluate()
+        m = self.evaluate()
         row = ["" for _ in LOG_COLUMNS]
         row[0] = str(self.step)
-        self._append_log([*row, _fmt(metrics.fvu), _fmt(metrics.l0)])
+        held_out = (m.fvu, m.l0, m.dead_fraction, m.dense_fraction)
+        self._append_log([*row, *(_fmt(float(v)) for v in held_out)])
 
     def _append_log(self, fields: list[str]) -> None:
         with open(self.out_dir / LOG_FILE, "a") as handle:
@@ -417,7 +419,15 @@ class _Run:
             eval_fraction=self.config.data.eval_fraction,
         )
         save_sae(final, self.out_dir, provenance)
-        record = {"held_out": _no_nan(metrics.summary()), "training": self.config.to_dict()}
+        counts, edges = metrics.density_histogram()
+        record = {
+            "held_out": _no_nan(metrics.summary()),
+            "density_histogram": {
+                "log10_frequency_edges": edges.tolist(),
+                "counts": counts.tolist(),
+            },
+            "training": self.config.to_dict(),
+        }
         with atomic_open(self.out_dir / METRICS_FILE) as handle:
             json.dump(record, handle, indent=2, allow_nan=False)
         log.info(
