@@ -568,3 +568,36 @@ def test_unfinished_store_and_impossible_settings_are_refused(indexed_store, tmp
         build_sae(SAEConfig(k=40, expansion_factor=4), 8)
     with pytest.raises(ValueError, match="checkpoint_every must be at least 1"):
         SAETrainConfig(checkpoint_every=0)
+
+
+def test_training_logs_loss_recovered_inside_the_model(tmp_path):
+    """A real extraction (the shipped model, a genome from a FASTA file) trains an SAE that
+    is scored inside the model during training; another model's weights are refused."""
+    from genointerp.models import save_tiny
+    from tests.builders import random_genome
+
+    fasta = tmp_path / "genome.fa"
+    genome = random_genome({"a": 7000, "b": 6000}, seed=4)
+    fasta.write_text("".join(f">{n}\n{genome.fetch(n)}\n" for n in genome.names))
+    model = gi.models.load_model("tiny")
+    store = gi.acts.extract(str(fasta), model, ["blocks.1"], tmp_path / "acts.h5", progress=False)
+    config = small_config(store, "topk", tokens=256 * 20, k=4)
+    config.sae.d_sae, config.data.batch_size, config.eval_every = 32, 256, 10
+    config.loss_windows = 2  # model_weights empty: the shipped weights, as extracted
+    train_sae(config, tmp_path / "sae", progress=False)
+    lines = (tmp_path / "sae" / "train_log.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    column = header.index("eval_loss_recovered")
+    logged = [float(row.split("\t")[column]) for row in lines[1:] if row.split("\t")[column]]
+    held_out = json.loads((tmp_path / "sae" / "metrics.json").read_text())["held_out"]
+    assert len(logged) == 2 and np.isfinite(logged).all()
+    assert held_out["loss_positions"] == 2 * 4096
+    sae, _ = load_sae(tmp_path / "sae", model_id=model.model_id, layer="blocks.1")
+    genome_again = gi.io.Genome.open(fasta)
+    direct = gi.sae.loss_recovered(sae, model, genome_again, "blocks.1", windows=2, seed=0)
+    assert held_out["loss_recovered"] == pytest.approx(direct.fraction, abs=1e-6)
+    assert held_out["bits_spliced"] == pytest.approx(direct.spliced, abs=1e-6)
+    save_tiny(random_tiny(seed=2).model, tmp_path / "other", {"model_id": "random-2"})
+    config.model_weights = str(tmp_path / "other")
+    with pytest.raises(GenointerpError, match=f"extracted with '{model.model_id}'.*Fix"):
+        train_sae(config, tmp_path / "sae2", progress=False)

@@ -51,7 +51,7 @@ def shard_path(out: Path, shard: tuple[int, int] | None) -> Path:
     return out.with_name(f"{out.stem}.shard-{shard[0]}-of-{shard[1]}{out.suffix}")
 
 
-def _resolve_genome(genome):
+def resolve_genome(genome):
     from ..datasets import load
     from ..io import Genome
 
@@ -110,7 +110,7 @@ def extract(
     -------
     The path of the finished store (or shard).
     """
-    genome = _resolve_genome(genome)
+    genome = resolve_genome(genome)
     if isinstance(model, str):
         model = load_model(model, device=device, dtype=dtype)
     layers = model.check_layers(layers if layers is not None else model.default_layer)

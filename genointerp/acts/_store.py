@@ -175,6 +175,7 @@ class ActivationStore:
         self.strands: list[str] = json.loads(attrs["strands"])
         self.window = WindowSpec(**json.loads(attrs["window"]))
         self.genome_checksum = str(attrs["genome_checksum"])
+        self.genome_source = str(attrs.get("genome", ""))  # the file extracted from
         self.d_model = int(attrs["d_model"])
         shard = json.loads(attrs["shard"])
         self.shard = tuple(shard) if shard else None

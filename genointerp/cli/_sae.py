@@ -114,11 +114,11 @@ def _eval(args: argparse.Namespace) -> int:
     sae, provenance = load_sae(args.sae)
     model = genome = None
     if args.dataset or args.genome:
-        from ..acts._extract import _resolve_genome
+        from ..acts._extract import resolve_genome
         from ..models import load_model
 
         model = load_model(args.model, args.weights)
-        genome = _resolve_genome(args.dataset or args.genome)
+        genome = resolve_genome(args.dataset or args.genome)
     metrics = evaluate_sae(
         sae,
         args.store,

@@ -150,6 +150,16 @@ class SAETrainConfig:
     """Steps between held-out evaluations (FVU, L0) in the log."""
     checkpoint_every: int = 200
     """Steps between checkpoints; a killed job resumes from the last one."""
+    loss_windows: int = 0
+    """Every ``eval_every`` steps, also measure loss recovered: the DNA model's bits per
+    nucleotide with the SAE spliced in, on this many random 4,096-nt genome windows (0: off;
+    needs the store's model and genome, see ``model_weights`` and ``genome``)."""
+    model_weights: str = ""
+    """Weights of the store's model for ``loss_windows`` (empty: the adapter's default, e.g.
+    the built-in model's shipped weights); its model id must match the store's."""
+    genome: str = ""
+    """Genome file or data-set name for ``loss_windows`` (empty: the file the store was
+    extracted from); its checksum must match the store's."""
     device: str = "auto"
     """``auto`` (CUDA when there is one), ``cpu`` or ``cuda[:i]``; under torchrun each process
     takes the GPU of its local rank."""

@@ -31,6 +31,7 @@ from ..errors import GenointerpError
 from ._arch import SAE, build_sae
 from ._config import SAETrainConfig
 from ._data import ActivationBatches
+from ._evaluate import loss_recovered
 from ._io import Provenance, save_sae
 from ._metrics import measure
 
@@ -40,9 +41,24 @@ CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.tsv"
 METRICS_FILE = "metrics.json"
 LOG_COLUMNS = ("step", "tokens", "loss", "mse", "l0", "aux", "dead_fraction", "lr", "seconds")
-EVAL_COLUMNS = ("eval_fvu", "eval_l0", "eval_dead_fraction", "eval_dense_fraction")
+EVAL_COLUMNS = (
+    "eval_fvu",
+    "eval_l0",
+    "eval_dead_fraction",
+    "eval_dense_fraction",
+    "eval_loss_recovered",
+)
 # Settings that may change between a run and its resumption.
-_OPERATIONAL = {"log_every", "eval_every", "checkpoint_every", "device", "autocast"}
+_OPERATIONAL = {
+    "log_every",
+    "eval_every",
+    "checkpoint_every",
+    "device",
+    "autocast",
+    "loss_windows",
+    "model_weights",
+    "genome",
+}
 
 
 class TrainResult(NamedTuple):
@@ -187,6 +203,7 @@ class _Run:
         self.since_fired = torch.zeros(self.sae.d_sae, dtype=torch.long, device=dist.device)
         self.step = 0
         self._eval_rows: np.ndarray | None = None
+        self._loss_inputs = self._load_loss_inputs() if config.loss_windows else None
 
     def _initialise(self) -> float:
         """Input scale (unit mean squared norm) and b_dec, from the start of the stream."""
@@ -313,8 +330,9 @@ class _Run:
         m = self.evaluate()
         row = ["" for _ in LOG_COLUMNS]
         row[0] = str(self.step)
-        held_out = (m.fvu, m.l0, m.dead_fraction, m.dense_fraction)
-        self._append_log([*row, *(_fmt(float(v)) for v in held_out)])
+        held_out = [_fmt(float(v)) for v in (m.fvu, m.l0, m.dead_fraction, m.dense_fraction)]
+        recovered = _fmt(float(m.loss.fraction)) if m.loss else ""
+        self._append_log([*row, *held_out, recovered])
 
     def _append_log(self, fields: list[str]) -> None:
         with open(self.out_dir / LOG_FILE, "a") as handle:
@@ -328,9 +346,48 @@ class _Run:
         was_training = self.sae.training
         self.sae.eval()
         try:
-            return measure(self.sae, rows, scale=self.scale)
+            metrics = measure(self.sae, rows, scale=self.scale)
         finally:
             self.sae.train(was_training)
+        if self._loss_inputs is not None:
+            raw = copy.deepcopy(self.sae).eval()
+            raw.fold_scale(self.scale)
+            model, genome = self._loss_inputs
+            metrics.loss = loss_recovered(
+                raw,
+                model,
+                genome,
+                self.layer,
+                windows=self.config.loss_windows,
+                seed=self.config.seed,
+            )
+        return metrics
+
+    def _load_loss_inputs(self):
+        """The store's model and genome, checked against the store, for loss recovered."""
+        from ..acts._extract import resolve_genome
+        from ..models import load_model
+
+        if self.dist.rank != 0:
+            return None
+        model = load_model(self.store.model["adapter"], self.config.model_weights or None)
+        if model.model_id != self.store.model_id:
+            raise GenointerpError(
+                f"{self.store.path}: extracted with {self.store.model_id!r}, but model_weights "
+                f"loads {model.model_id!r}. Fix: set model_weights to the store's model"
+            )
+        source = self.config.genome or self.store.genome_source
+        if not source:
+            raise GenointerpError(
+                f"{self.store.path}: records no genome file. Fix: set genome: for loss_windows"
+            )
+        genome = resolve_genome(source)
+        if genome.checksum != self.store.genome_checksum:
+            raise GenointerpError(
+                f"{source}: not the genome {self.store.path} was extracted from. "
+                "Fix: set genome: to that genome"
+            )
+        return model, genome
 
     # -- checkpoints --------------------------------------------------------------------
     def _checkpoint(self) -> None:
