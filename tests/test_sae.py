@@ -601,3 +601,22 @@ def test_training_logs_loss_recovered_inside_the_model(tmp_path):
     config.model_weights = str(tmp_path / "other")
     with pytest.raises(GenointerpError, match=f"extracted with '{model.model_id}'.*Fix"):
         train_sae(config, tmp_path / "sae2", progress=False)
+
+
+def test_calibrated_batchtopk_encodes_each_position_alone_with_about_k(tmp_path, capsys):
+    torch.save(goodfire_state(), tmp_path / "sae.pt")
+    rows = np.random.default_rng(5).standard_normal((40_000, 16)).astype(np.float32)
+    store = store_from_rows(tmp_path / "acts.h5", rows, model_id="evo2:test", layer="blocks.26")
+    args = ["sae", "import", "--format", "goodfire-evo2", str(tmp_path / "sae.pt"), "--k", "8"]
+    args += ["--model-id", "evo2:test", "--layer", "blocks.26", "--calibrate-store", str(store)]
+    assert main([*args, "-o", str(tmp_path / "out")]) == 0
+    assert "threshold " in capsys.readouterr().out
+    sae, _ = load_sae(tmp_path / "out", model_id="evo2:test", layer="blocks.26")
+    threshold = float(sae.threshold[0])
+    assert threshold > 0 and torch.all(sae.threshold == threshold)
+    with torch.no_grad():
+        alone = sae.encode(rows[:1])  # one position, no batch to compare with
+        together = sae.encode(rows[:5000])
+    torch.testing.assert_close(alone[0], together[0])  # no longer depends on the batch
+    assert torch.equal(alone[0] > 0, together[0] > 0)
+    assert 0.8 * 8 < float((together > 0).sum(1).double().mean()) < 1.2 * 8

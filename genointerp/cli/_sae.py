@@ -68,6 +68,15 @@ def register(sub) -> None:
     convert.add_argument("--model-id", help="model the SAE reads, e.g. evo2:evo2_7b")
     convert.add_argument("--layer", help="layer the SAE reads, e.g. blocks.26")
     convert.add_argument("--k", type=int, default=64, help="goodfire-evo2: k (default 64)")
+    convert.add_argument(
+        "--calibrate-store",
+        type=Path,
+        help="batchtopk without a threshold (goodfire-evo2): set one from this store's "
+        "activations, so each position is encoded on its own",
+    )
+    convert.add_argument(
+        "--calibrate-positions", type=int, default=262144, help="positions used (default 262,144)"
+    )
     convert.add_argument("-o", "--output", type=Path, required=True, help="output directory")
     convert.set_defaults(handler=_import)
 
@@ -145,13 +154,39 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(sae, provenance, store_path: Path, positions: int) -> float:
+    import numpy as np
+
+    from ..acts import ActivationStore
+    from ..sae import calibrate_threshold
+    from ..sae._io import check_compatible
+
+    with ActivationStore(store_path) as store:
+        layer = provenance.layer or store.layers[0]
+        check_compatible(provenance, store.model_id, layer, str(store_path))
+        rows, total = [], 0
+        for contig, strand, start, end in store.chunks(layer):
+            if total >= positions:
+                break
+            rows.append(
+                store.read(layer, contig, strand, start, min(end, start + positions - total))
+            )
+            total += len(rows[-1])
+    return calibrate_threshold(sae, np.concatenate(rows).astype(np.float32))
+
+
 def _import(args: argparse.Namespace) -> int:
-    from ..sae import import_sae
+    from ..sae import import_sae, save_sae
 
     options = {"k": args.k} if args.format == "goodfire-evo2" else {}
+    out = None if args.calibrate_store else args.output
     sae, provenance = import_sae(
-        args.format, args.path, args.output, model_id=args.model_id, layer=args.layer, **options
+        args.format, args.path, out, model_id=args.model_id, layer=args.layer, **options
     )
+    if args.calibrate_store:
+        threshold = _calibrate(sae, provenance, args.calibrate_store, args.calibrate_positions)
+        save_sae(sae, args.output, provenance)
+        print(f"threshold {threshold:.6g} from {args.calibrate_store}")
     print(
         f"wrote {args.output}: {sae.architecture} SAE, d_in {sae.d_in}, d_sae {sae.d_sae}, "
         f"model {provenance.model_id or '?'} layer {provenance.layer or '?'}"

@@ -15,6 +15,7 @@ from ._arch import (
     TopKSAE,
     batch_topk,
     build_sae,
+    calibrate_threshold,
     list_architectures,
     register_architecture,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "TrainResult",
     "batch_topk",
     "build_sae",
+    "calibrate_threshold",
     "evaluate_sae",
     "geometric_median",
     "import_sae",

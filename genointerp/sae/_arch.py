@@ -411,7 +411,36 @@ __all__ = [
     "TopKSAE",
     "batch_topk",
     "build_sae",
+    "calibrate_threshold",
     "list_architectures",
     "register_architecture",
     "sparse_decode",
 ]
+
+
+@torch.no_grad()
+def calibrate_threshold(sae: BatchTopKSAE, rows, batch_size: int = 4096) -> float:
+    """Give a BatchTopK SAE its inference threshold from data, as its training would have.
+
+    Runs batch top-k over ``rows`` (n, d_in) in batches of ``batch_size`` and sets every
+    feature's threshold to the mean, over batches, of the smallest selected activation
+    (Bussmann et al. 2024).  Then ``eval()`` encodes each position on its own, with about
+    ``k`` active features on data like ``rows``.  Returns the threshold.
+    """
+    if not isinstance(sae, BatchTopKSAE):
+        raise GenointerpError(f"only batchtopk SAEs have a batch threshold, not {sae.architecture}")
+    smallest = []
+    for start in range(0, len(rows) - batch_size + 1, batch_size):
+        pre = sae.pre_acts(rows[start : start + batch_size])
+        selected = batch_topk(F.relu(pre), sae.k)
+        active = selected[selected > 0]
+        if active.numel():
+            smallest.append(float(active.min()))
+    if not smallest:
+        raise GenointerpError(
+            f"calibrating needs at least one full batch of {batch_size} rows with activity. "
+            "Fix: pass more rows"
+        )
+    threshold = sum(smallest) / len(smallest)
+    sae.set_threshold(torch.full_like(sae.threshold, threshold))
+    return threshold
