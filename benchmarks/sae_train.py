@@ -33,6 +33,7 @@ import torch
 import genointerp as gi
 
 HERE = Path(__file__).resolve().parent
+EVAL_POSITIONS = 131072  # held-out positions both SAEs are scored on
 
 
 def ours(args, out: Path) -> tuple[gi.sae.SAETrainConfig, float, float]:
@@ -85,10 +86,7 @@ def held_out(config) -> np.ndarray:
         batches = gi.sae.ActivationBatches(
             store, store.layers[0], 1, seed=config.seed, eval_fraction=config.data.eval_fraction
         )
-        return batches.eval_rows(args_eval_positions)
-
-
-args_eval_positions = 131072
+        return batches.eval_rows(EVAL_POSITIONS)
 
 
 def main() -> None:

@@ -155,24 +155,16 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _calibrate(sae, provenance, store_path: Path, positions: int) -> float:
-    import numpy as np
-
     from ..acts import ActivationStore
     from ..sae import calibrate_threshold
+    from ..sae._data import first_rows
     from ..sae._io import check_compatible
 
     with ActivationStore(store_path) as store:
         layer = provenance.layer or store.layers[0]
         check_compatible(provenance, store.model_id, layer, str(store_path))
-        rows, total = [], 0
-        for contig, strand, start, end in store.chunks(layer):
-            if total >= positions:
-                break
-            rows.append(
-                store.read(layer, contig, strand, start, min(end, start + positions - total))
-            )
-            total += len(rows[-1])
-    return calibrate_threshold(sae, np.concatenate(rows).astype(np.float32))
+        rows = first_rows(store, layer, positions)
+    return calibrate_threshold(sae, rows)
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -35,6 +35,19 @@ def read_units(store: ActivationStore, layer: str) -> list[tuple[str, str, int, 
     ]
 
 
+def first_rows(store: ActivationStore, layer: str, positions: int, units=None) -> np.ndarray:
+    """Up to ``positions`` rows of ``layer`` in storage order (of ``units``, default all),
+    as float32: (n, d_model)."""
+    parts, total = [], 0
+    for contig, strand, start, end in units if units is not None else read_units(store, layer):
+        if total >= positions:
+            break
+        parts.append(store.read(layer, contig, strand, start, min(end, start + positions - total)))
+        total += len(parts[-1])
+    rows = np.concatenate(parts) if parts else np.zeros((0, store.d_model))
+    return rows.astype(np.float32)
+
+
 class ActivationBatches:
     """Deterministic, shuffled batches of one layer of an activation store.
 

@@ -15,7 +15,7 @@ from ..acts import ActivationStore
 from ..errors import GenointerpError
 from ..models._base import N_INDEX, nucleotide_index, reverse_complement
 from ._arch import SAE
-from ._data import ActivationBatches
+from ._data import ActivationBatches, first_rows
 from ._io import Provenance, check_compatible, load_sae
 from ._metrics import LossRecovered, SAEMetrics, measure
 
@@ -133,15 +133,8 @@ def evaluate_sae(
     seed = provenance.seed if provenance else 0
     fraction = provenance.eval_fraction if provenance and held_out_only else 0.0
     batches = ActivationBatches(store, layer, 1, seed=seed, eval_fraction=fraction)
-    if fraction > 0:
-        rows = batches.eval_rows(positions)
-    else:
-        rows = np.concatenate(
-            [
-                store.read(layer, contig, strand, start, end)
-                for contig, strand, start, end in _first_chunks(batches.train_chunks, positions)
-            ]
-        ).astype(np.float32)
+    held_out = fraction > 0
+    rows = batches.eval_rows(positions) if held_out else first_rows(store, layer, positions)
     metrics = measure(sae.eval(), rows)
     if model is not None:
         if genome is None:
@@ -155,17 +148,6 @@ def evaluate_sae(
             )
         metrics.loss = loss_recovered(sae, model, genome, layer, windows=windows, seed=seed)
     return metrics
-
-
-def _first_chunks(chunks, positions: int):
-    """Chunks in storage order until they hold ``positions`` positions."""
-    total = 0
-    for contig, strand, start, end in chunks:
-        if total >= positions:
-            return
-        end = min(end, start + positions - total)
-        total += end - start
-        yield contig, strand, start, end
 
 
 __all__ = ["evaluate_sae", "loss_recovered"]

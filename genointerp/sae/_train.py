@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .._atomic import atomic_open, atomic_path
 from ..acts import ActivationStore
 from ..errors import GenointerpError
+from ..models._base import resolve_device
 from ._arch import SAE, build_sae
 from ._config import SAETrainConfig
 from ._data import ActivationBatches
@@ -84,7 +85,7 @@ class _Distributed:
     def start(cls, device: str) -> _Distributed:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world == 1:
-            return cls(device=_device(device))
+            return cls(device=resolve_device(device))
         local = int(os.environ.get("LOCAL_RANK", "0"))
         cuda = device != "cpu" and torch.cuda.is_available()
         dev = torch.device("cuda", local) if cuda else torch.device("cpu")
@@ -97,15 +98,6 @@ class _Distributed:
     def stop(self) -> None:
         if self.active and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GenointerpError(f"device {name!r} asked for, but CUDA is not available. Fix: cpu")
-    return device
 
 
 def lr_factor(step: int, config: SAETrainConfig) -> float:
