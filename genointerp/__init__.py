@@ -19,10 +19,34 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("names", "errors", "io", "datasets", "concepts", "models", "acts", "sae")
+_SUBMODULES = (
+    "names",
+    "errors",
+    "io",
+    "datasets",
+    "concepts",
+    "models",
+    "acts",
+    "sae",
+    "features",
+    "align",
+    "rank",
+)
 
 if TYPE_CHECKING:
-    from . import acts, concepts, datasets, errors, io, models, names, sae  # noqa: F401
+    from . import (  # noqa: F401
+        acts,
+        align,
+        concepts,
+        datasets,
+        errors,
+        features,
+        io,
+        models,
+        names,
+        rank,
+        sae,
+    )
 
 
 def __getattr__(name: str):

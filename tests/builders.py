@@ -62,6 +62,47 @@ def store_from_rows(path, rows: np.ndarray, model_id: str = "tiny:synthetic", la
     return path
 
 
+def store_from_strands(
+    path,
+    plus: np.ndarray,
+    minus: np.ndarray,
+    model_id: str = "tiny:synthetic",
+    layers=("blocks.0",),
+):
+    """A real activation store (float32, both strands) of one contig: '+' holds ``plus``,
+    '-' holds ``minus`` (each (n, d)), at every layer of ``layers``.
+
+    Written with the store's own writer functions, like :func:`store_from_rows`.
+    """
+    from genointerp.acts import ActivationStore, WindowSpec, plan_windows
+    from genointerp.acts._store import create_store
+
+    if plus.shape != minus.shape:
+        raise ValueError(f"plus {plus.shape} and minus {minus.shape} differ in shape")
+    n, d_model = plus.shape
+    genome = random_genome({"synthetic": n}, seed=n)
+    spec = WindowSpec(window=max(n, 16), overlap=0, min_context=0)
+    plan = plan_windows([n], spec, strands=("+", "-"), batch_size=1)
+    info = {"adapter": "tiny", "model_id": model_id, "causal": True, "d_model": d_model}
+    create_store(
+        path,
+        genome=genome,
+        model_info=info,
+        layers=list(layers),
+        spec=spec,
+        strands=["+", "-"],
+        plan=plan,
+        dtype="float32",
+    )
+    with ActivationStore(path, "r+") as store:
+        for layer in layers:
+            store.dataset(layer, "synthetic", "+")[:] = plus
+            store.dataset(layer, "synthetic", "-")[:] = minus
+        for batch in range(len(store.done)):
+            store.mark_done(batch)
+    return path
+
+
 def planted_dictionary(n: int, d_in: int = 32, n_atoms: int = 64, active: int = 3, seed: int = 0):
     """Rows that are sparse non-negative sums of known unit-norm atoms.
 

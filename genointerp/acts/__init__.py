@@ -7,14 +7,16 @@
 
 from ._extract import extract, parse_shard, shard_path
 from ._merge import merge
-from ._store import STORE_TYPE, STORE_VERSION, ActivationStore
+from ._store import JOINT_SUFFIX, STORE_TYPE, STORE_VERSION, ActivationStore, JointView
 from ._windows import WINDOW_DTYPE, WindowSpec, contig_windows, plan_windows
 
 __all__ = [
+    "JOINT_SUFFIX",
     "STORE_TYPE",
     "STORE_VERSION",
     "WINDOW_DTYPE",
     "ActivationStore",
+    "JointView",
     "WindowSpec",
     "contig_windows",
     "extract",

@@ -13,6 +13,11 @@ Layout (``encoding-type`` ``activation-store``, version 0.1.0)::
 Every dataset is allocated when the file is created, so writing activations
 changes raw data only, never HDF5 metadata: a job killed mid-write leaves a
 readable file in which the batches marked done are complete.
+
+A store with both strands also offers, for every stored layer ``L``, the *joint
+strand view* ``L+rc`` (:data:`JOINT_SUFFIX`): on strand ``s`` row ``p`` is the
+activation on ``s`` followed by the activation on the opposite strand at the same
+genomic position, (length, 2 * d_model).  It is computed on read; nothing is stored.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ STORE_VERSION = "0.1.0"
 STRAND_KEYS = {"+": "plus", "-": "minus"}
 CHUNK_BYTES = 1 << 20  # about 1 MB per chunk: one chunk is one random read for SAE batches
 _DTYPES = {"float16": np.float16, "float32": np.float32}
+JOINT_SUFFIX = "+rc"
+"""Suffix of a joint strand view's layer name: ``blocks.5+rc`` is ``blocks.5`` on both strands."""
+OPPOSITE = {"+": "-", "-": "+"}
 
 
 def chunk_rows(d_model: int, itemsize: int) -> int:
@@ -125,6 +133,32 @@ def _allocate(group, name, length, d_model, dtype, rows) -> None:
     )
 
 
+class JointView:
+    """Read-only, dataset-like view of one contig and strand of a joint layer.
+
+    Indexing rows gives ``concat(own strand, opposite strand)`` along the last axis:
+    ``view[a:b]`` is (b - a, 2 * d_model).  ``shape``, ``dtype`` and ``chunks`` follow
+    the stored base layer, with the width doubled.
+    """
+
+    def __init__(self, own: h5py.Dataset, opposite: h5py.Dataset) -> None:
+        self.own, self.opposite = own, opposite
+        length, d_model = own.shape
+        self.shape = (length, 2 * d_model)
+        self.dtype = own.dtype
+        self.chunks = (own.chunks[0], 2 * d_model) if own.chunks else None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows, columns = key, ()
+        if isinstance(key, tuple):
+            rows, columns = (key[0] if key else slice(None)), key[1:]
+        out = np.concatenate([self.own[rows], self.opposite[rows]], axis=-1)
+        return out[(slice(None),) * (out.ndim - 1) + columns] if columns else out
+
+
 class ActivationStore:
     """Read access to an activation store (and the writer's bookkeeping).
 
@@ -135,12 +169,27 @@ class ActivationStore:
     mode
         ``"r"`` to read, ``"r+"`` for the extractor to write.
 
+    Notes
+    -----
+    Layer names are the stored layers (``store.layers``) and, when the store holds both
+    strands, their joint strand views ``f"{layer}{JOINT_SUFFIX}"`` (e.g. ``blocks.5+rc``,
+    see :meth:`joint_layer`).  A causal model at a position has read only what lies
+    upstream on that strand; the joint view gives each position both readings: on
+    strand ``s``, row ``p`` is the activation on ``s`` then the activation on the
+    opposite strand at genomic position ``p`` (own strand first), width ``2 * d_model``
+    (:meth:`width`).  :meth:`read`, :meth:`dataset` and :meth:`chunks` accept it like a
+    stored layer, so the SAE trainer and any reader use it by name; it is assembled on
+    read from the two stored strands and takes no space on disk.
+
     Examples
     --------
     >>> store = ActivationStore("ecoli.acts.h5")                      # doctest: +SKIP
     >>> x = store.read("blocks.7", "NC_000913.3", "+", 0, 1000)      # doctest: +SKIP
     >>> x.shape                                                       # doctest: +SKIP
     (1000, 96)
+    >>> joint = store.joint_layer("blocks.7")                          # doctest: +SKIP
+    >>> store.read(joint, "NC_000913.3", "+", 0, 1000).shape           # doctest: +SKIP
+    (1000, 192)
     """
 
     def __init__(self, path: str | Path, mode: str = "r") -> None:
@@ -212,11 +261,65 @@ class ActivationStore:
             for name, key in self._contig_index.items()
         }
 
-    def dataset(self, layer: str, contig: str, strand: str) -> h5py.Dataset:
-        """The HDF5 dataset of one layer, contig and strand: (contig length, d_model)."""
-        if layer not in self.layers:
+    # -- layers and the joint strand view ----------------------------------------------
+    @staticmethod
+    def is_joint(layer: str) -> bool:
+        """Whether ``layer`` names a joint strand view (ends with :data:`JOINT_SUFFIX`)."""
+        return layer.endswith(JOINT_SUFFIX)
+
+    def joint_layer(self, base: str) -> str:
+        """The name of the joint strand view of stored layer ``base``: ``base + "+rc"``.
+
+        Raises :class:`~genointerp.errors.GenointerpError` when ``base`` is not a stored
+        layer or the store lacks a strand.
+
+        Examples
+        --------
+        >>> store.joint_layer("blocks.5")                                # doctest: +SKIP
+        'blocks.5+rc'
+        """
+        layer = base + JOINT_SUFFIX
+        self.base_layer(layer)
+        return layer
+
+    def base_layer(self, layer: str) -> str:
+        """The stored layer that ``layer`` reads (itself, or the base of a joint view).
+
+        Raises :class:`~genointerp.errors.GenointerpError` naming the valid layers when
+        there is no such layer, or when a joint view is asked of a one-strand store.
+        """
+        base = layer.removesuffix(JOINT_SUFFIX) if self.is_joint(layer) else layer
+        if base not in self.layers:
+            joint = [name + JOINT_SUFFIX for name in self.layers] if self._two_strands else []
             raise GenointerpError(
-                f"{self.path}: no layer {layer!r}. Fix: use one of {', '.join(self.layers)}"
+                f"{self.path}: no layer {layer!r}. Fix: use one of {', '.join(self.layers + joint)}"
+            )
+        if base != layer and not self._two_strands:
+            raise GenointerpError(
+                f"{self.path}: the joint strand view {layer!r} needs both strands, but this "
+                f"store holds only {', '.join(self.strands)}. Fix: use {base!r}, or extract "
+                "again with both strands (genointerp extract --strands +,-)"
+            )
+        return base
+
+    def width(self, layer: str) -> int:
+        """Columns of ``layer``: ``d_model``, or ``2 * d_model`` for a joint strand view."""
+        return self.d_model * (2 if self.base_layer(layer) != layer else 1)
+
+    @property
+    def _two_strands(self) -> bool:
+        return set(self.strands) == set(OPPOSITE)
+
+    def dataset(self, layer: str, contig: str, strand: str) -> h5py.Dataset | JointView:
+        """The HDF5 dataset of one layer, contig and strand: (contig length, d_model).
+
+        For a joint strand view, a read-only :class:`JointView` of (contig length,
+        2 * d_model) over this strand's and the opposite strand's datasets.
+        """
+        base = self.base_layer(layer)
+        if base != layer:
+            return JointView(
+                self.dataset(base, contig, strand), self.dataset(base, contig, OPPOSITE[strand])
             )
         if contig not in self._contig_index:
             raise GenointerpError(
@@ -232,15 +335,20 @@ class ActivationStore:
     def read(
         self, layer: str, contig: str, strand: str = "+", start: int = 0, end: int | None = None
     ) -> np.ndarray:
-        """Activations of genomic positions ``[start, end)``: (end - start, d_model).
+        """Activations of genomic positions ``[start, end)``: (end - start, width(layer)).
 
         On '-', row ``i`` is the activation the model produced reading the reverse
-        complement when it was at genomic position ``start + i``.
+        complement when it was at genomic position ``start + i``.  For a joint strand
+        view (``layer`` ending in ``+rc``) row ``i`` is that of ``strand`` followed by
+        that of the opposite strand at the same genomic position.
         """
         return self.dataset(layer, contig, strand)[start:end]
 
     def chunks(self, layer: str) -> list[tuple[str, str, int, int]]:
-        """Every storage chunk of ``layer`` as (contig, strand, start, end): random-read units."""
+        """Every storage chunk of ``layer`` as (contig, strand, start, end): random-read units.
+
+        A joint strand view has the chunks of its base layer.
+        """
         out = []
         for contig, length in self.contigs.items():
             for strand in self.strands:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    lm = sub.add_parser("lm", help="train the built-in DNA language model")
+    lm = sub.add_parser("lm", help="train the built-in DNA language model (or a random copy)")
     verbs = lm.add_subparsers(dest="verb", metavar="VERB", required=True)
     train = verbs.add_parser("train", help="train (or resume training) the built-in model")
     train.add_argument("--config", type=Path, help="YAML training config (LMTrainConfig fields)")
@@ -19,6 +19,12 @@ def register(sub) -> None:
         "--stop-after", type=int, help="checkpoint and stop at this step (resume later)"
     )
     train.set_defaults(handler=_train)
+    random = verbs.add_parser(
+        "random", help="write an untrained, randomly initialised copy (a control baseline)"
+    )
+    random.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    random.add_argument("--seed", type=int, default=0, help="initialisation seed (default 0)")
+    random.set_defaults(handler=_random)
 
     extract = sub.add_parser(
         "extract", help="run a DNA model over a genome and store activations (HDF5)"
@@ -86,6 +92,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _random(args: argparse.Namespace) -> int:
+    from ..models import random_tiny, save_tiny
+
+    model = random_tiny(args.seed, device="cpu")
+    metadata = {
+        "model_id": model.model_id.removeprefix("tiny:"),
+        "random_init": {"seed": args.seed},
+        "parameters": sum(p.numel() for p in model.model.parameters()),
+    }
+    save_tiny(model.model, args.output, metadata)
+    print(f"wrote {args.output} ({model.model_id}); use it with --weights {args.output}")
+    return 0
+
+
 def _extract(args: argparse.Namespace) -> int:
     from ..acts import extract
     from ..models import load_model
@@ -128,6 +148,9 @@ def _info(args: argparse.Namespace) -> int:
         print(f"model      {store.model_id}  (d_model {store.d_model})")
         print(f"layers     {', '.join(store.layers)}")
         print(f"strands    {', '.join(store.strands)}")
+        if len(store.strands) == 2:
+            joint = ", ".join(store.joint_layer(layer) for layer in store.layers)
+            print(f"joint      {joint}  (own + opposite strand, width {2 * store.d_model})")
         print(f"window     {store.window}")
         print(f"genome     {store.genome_checksum}")
         print(f"positions  {store.n_positions:,} per layer")

@@ -32,7 +32,9 @@ def register(sub) -> None:
     train = verbs.add_parser("train", help="train (or resume) an SAE on an activation store")
     train.add_argument("--config", type=Path, help="YAML config (SAETrainConfig: sae/data/optim)")
     train.add_argument("--store", help="activation store (overrides data.store)")
-    train.add_argument("--layer", help="layer of the store (default: its first)")
+    train.add_argument(
+        "--layer", help="layer of the store (default: its first); blocks.5+rc: both strands"
+    )
     train.add_argument("--architecture", help="topk, batchtopk, relu or jumprelu")
     train.add_argument("--k", type=int, help="active features per position (topk, batchtopk)")
     train.add_argument("--expansion-factor", type=int, help="features per input dimension")

@@ -271,6 +271,8 @@ class ConceptTracks:
 
 
 def _split_by(codes: np.ndarray, table: pd.DataFrame):
+    if len(codes) == 0:
+        return [], []
     order = np.argsort(codes, kind="stable")
     codes_sorted = codes[order]
     keys, first = np.unique(codes_sorted, return_index=True)

@@ -4,6 +4,8 @@
 >>> model = gi.models.load_model("tiny")          # the weights that ship with genointerp
 >>> model.layers[:3]
 ['embed', 'blocks.0', 'blocks.1']
+>>> gi.models.random_tiny(seed=0).model_id    # same architecture, untrained: a control
+'tiny:random-init-seed0'
 """
 
 from ._base import (
@@ -21,7 +23,15 @@ from ._base import (
 from ._evo2 import Evo2Adapter, load_evo2
 from ._hf import HFAdapter, load_hf
 from ._markov import MarkovModel, markov_bits, markov_counts
-from ._tiny import TinyAdapter, TinyConfig, TinyDNA, load_tiny, read_tiny, save_tiny
+from ._tiny import (
+    TinyAdapter,
+    TinyConfig,
+    TinyDNA,
+    load_tiny,
+    random_tiny,
+    read_tiny,
+    save_tiny,
+)
 from ._train import LMTrainConfig, bits_per_nt, train_lm
 
 __all__ = [
@@ -46,6 +56,7 @@ __all__ = [
     "markov_bits",
     "markov_counts",
     "nucleotide_index",
+    "random_tiny",
     "read_tiny",
     "register_adapter",
     "reverse_complement",

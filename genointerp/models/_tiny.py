@@ -9,6 +9,7 @@ its weights ship with the package (see ``docs/models.md`` for the model card).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -277,4 +278,72 @@ def load_tiny(path: str | Path | None = None, *, device=None, dtype=None) -> Tin
     return TinyAdapter(model, model_id=model_id, device=device, dtype=dtype)
 
 
-__all__ = ["N_INDEX", "TinyAdapter", "TinyConfig", "TinyDNA", "load_tiny", "read_tiny", "save_tiny"]
+def random_tiny(
+    seed: int = 0, config: TinyConfig | None = None, *, device=None, dtype=None
+) -> TinyAdapter:
+    """The built-in architecture with freshly initialised, untrained weights: a control.
+
+    Running the same pipeline (extract, SAE, alignment) on this copy shows what an SAE
+    finds in activations that carry no learned knowledge of DNA, only the architecture's
+    inductive biases (e.g. nucleotide identity passed up the residual stream).
+
+    Parameters
+    ----------
+    seed
+        Seeds the initialisation; the same seed gives the same weights (on one torch
+        install).  The global torch RNG is left as it was.
+    config
+        Architecture; default the shipped model's (``config.json`` of the package weights).
+    device, dtype
+        As for :func:`load_tiny`.
+
+    Returns
+    -------
+    TinyAdapter
+        Its ``model_id`` is ``tiny:random-init-seed<seed>``; with a ``config`` other than
+        the shipped one, a short hash of that config is appended so that differently
+        shaped random models never share an id.
+
+    Examples
+    --------
+    >>> import genointerp as gi
+    >>> control = gi.models.random_tiny(seed=0)
+    >>> control.model_id
+    'tiny:random-init-seed0'
+    >>> control.layers == gi.models.load_model("tiny").layers
+    True
+    """
+    shipped = _shipped_config()
+    config = shipped if config is None else config
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TinyDNA(config)
+    model_id = f"tiny:{_random_model_id(seed, config, shipped)}"
+    return TinyAdapter(model, model_id=model_id, device=device, dtype=dtype)
+
+
+def _random_model_id(seed: int, config: TinyConfig, shipped: TinyConfig) -> str:
+    """``random-init-seed<seed>``, plus a hash of ``config`` when it is not the shipped one."""
+    name = f"random-init-seed{seed}"
+    if config != shipped:
+        digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()
+        name += f"-{digest[:8]}"
+    return name
+
+
+def _shipped_config() -> TinyConfig:
+    """Architecture of the weights that ship with the package."""
+    record = json.loads((default_weights_dir() / CONFIG_FILE).read_text())
+    return TinyConfig(**record["model"])
+
+
+__all__ = [
+    "N_INDEX",
+    "TinyAdapter",
+    "TinyConfig",
+    "TinyDNA",
+    "load_tiny",
+    "random_tiny",
+    "read_tiny",
+    "save_tiny",
+]

@@ -104,6 +104,12 @@ class SAE(nn.Module):
         """Feature activations (batch, d_sae) of inputs (batch, d_in); zeros where inactive."""
         return self.activation(self.pre_acts(x))
 
+    def encode_sparse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Non-zero feature activations of inputs (batch, d_in): (rows, features, values)."""
+        features = self.encode(x)
+        rows, cols = features.nonzero(as_tuple=True)
+        return rows, cols, features[rows, cols]
+
     def decode(self, features: torch.Tensor) -> torch.Tensor:
         """Reconstruction (batch, d_in) from feature activations (batch, d_sae)."""
         return _as_input(features, self.W_dec) @ self.W_dec + self.b_dec
@@ -237,6 +243,12 @@ class TopKSAE(SAE):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         values, indices = pre.topk(self.k, dim=-1)
         return torch.zeros_like(pre).scatter_(-1, indices, F.relu(values))
+
+    def encode_sparse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        values, cols = self.pre_acts(x).topk(self.k, dim=-1, sorted=False)  # no dense output
+        rows = torch.arange(len(values), device=values.device)[:, None].expand_as(cols)
+        keep = values > 0
+        return rows[keep], cols[keep], values[keep]
 
     def forward(self, x: torch.Tensor, dead: torch.Tensor | None = None) -> ForwardOutput:
         pre = self.pre_acts(x)  # (batch, d_sae)

@@ -79,7 +79,9 @@ class DataConfig:
     store: str = ""
     """Activation store written by ``genointerp extract``."""
     layer: str = ""
-    """Layer of the store to train on; empty means the store's only (or first) layer."""
+    """Layer of the store to train on; empty means the store's only (or first) layer.
+    ``<layer>+rc`` trains on the joint strand view (own strand, then opposite strand:
+    width ``2 * d_model``) of a store with both strands."""
     batch_size: int = 4096
     """Positions per optimiser step (over all processes)."""
     buffer_batches: int = 32

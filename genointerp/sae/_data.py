@@ -37,14 +37,14 @@ def read_units(store: ActivationStore, layer: str) -> list[tuple[str, str, int, 
 
 def first_rows(store: ActivationStore, layer: str, positions: int, units=None) -> np.ndarray:
     """Up to ``positions`` rows of ``layer`` in storage order (of ``units``, default all),
-    as float32: (n, d_model)."""
+    as float32: (n, store.width(layer))."""
     parts, total = [], 0
     for contig, strand, start, end in units if units is not None else read_units(store, layer):
         if total >= positions:
             break
         parts.append(store.read(layer, contig, strand, start, min(end, start + positions - total)))
         total += len(parts[-1])
-    rows = np.concatenate(parts) if parts else np.zeros((0, store.d_model))
+    rows = np.concatenate(parts) if parts else np.zeros((0, store.width(layer)))
     return rows.astype(np.float32)
 
 
@@ -56,7 +56,7 @@ class ActivationBatches:
     store
         An open :class:`~genointerp.acts.ActivationStore`.
     layer
-        Layer to read.
+        Layer to read: a stored layer or a joint strand view (``blocks.5+rc``).
     batch_size
         Rows per step over all processes; each of ``world`` processes gets
         ``batch_size // world``.
@@ -114,7 +114,7 @@ class ActivationBatches:
         return self.buffer_batches * self.batch_size
 
     def batch(self, step: int) -> torch.Tensor:
-        """This process's rows of step ``step``: (batch_size // world, d_model) float32."""
+        """This process's rows of step ``step``: (batch_size // world, width) float32."""
         fill, within = divmod(step, self.buffer_batches)
         if fill != self._fill_index:
             if self._next is not None and self._next[0] == fill:
@@ -135,7 +135,7 @@ class ActivationBatches:
         return torch.from_numpy(rows[shuffle].astype(np.float32))
 
     def stream_rows(self, start: int, end: int) -> np.ndarray:
-        """Rows ``[start, end)`` of the endless training stream: (end - start, d_model)."""
+        """Rows ``[start, end)`` of the endless training stream: (end - start, width)."""
         parts = []
         while start < end:
             epoch, offset = divmod(start, self.train_rows)
@@ -163,7 +163,7 @@ class ActivationBatches:
             part = self.store.read(self.layer, contig, strand, start, end)
             parts.append(part)
             total += len(part)
-        rows = np.concatenate(parts) if parts else np.zeros((0, self.store.d_model))
+        rows = np.concatenate(parts) if parts else np.zeros((0, self.store.width(self.layer)))
         return rows[:max_rows].astype(np.float32)
 
 

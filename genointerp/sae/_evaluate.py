@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..acts import ActivationStore
+from ..acts import JOINT_SUFFIX, ActivationStore
 from ..errors import GenointerpError
 from ..models._base import N_INDEX, nucleotide_index, reverse_complement
 from ._arch import SAE
@@ -37,8 +37,10 @@ def loss_recovered(
 
     Scores ``windows`` random windows (either strand) of ``scored`` nucleotides, each
     preceded by the model's default context so every scored position sees a full one.
-    Positions whose next nucleotide is N are left out.
+    Positions whose next nucleotide is N are left out.  A joint strand view
+    (``blocks.5+rc``) reads two passes, so it cannot be spliced into one: refused.
     """
+    check_spliceable(layer)
     if not model.causal:
         raise GenointerpError(
             "loss recovered is defined here for causal models (next-nucleotide loss). "
@@ -71,6 +73,18 @@ def loss_recovered(
         count += int(keep.sum())
     bits = {name: total / max(count, 1) / math.log(2) for name, total in totals.items()}
     return LossRecovered(bits["clean"], bits["spliced"], bits["zero"], count)
+
+
+def check_spliceable(layer: str) -> None:
+    """Refuse loss recovered for a joint strand view: its input comes from two passes."""
+    if ActivationStore.is_joint(layer):
+        raise GenointerpError(
+            f"layer {layer!r} is a joint strand view (two forward passes, own strand then "
+            "reverse complement), so its reconstruction cannot be spliced into one pass to "
+            "measure loss recovered. Fix: leave loss recovered out for this SAE "
+            "(loss_windows: 0; no --dataset/--genome for sae eval), or train on the plain layer "
+            f"{layer.removesuffix(JOINT_SUFFIX)!r}"
+        )
 
 
 def _sample_windows(genome, n: int, length: int, seed: int):
@@ -125,9 +139,10 @@ def evaluate_sae(
     layer = provenance.layer if provenance and provenance.layer else store.layers[0]
     if provenance is not None:
         check_compatible(provenance, store.model_id, layer, str(store.path))
-    if sae.d_in != store.d_model:
+    width = store.width(layer)
+    if sae.d_in != width:
         raise GenointerpError(
-            f"{store.path}: activations have width {store.d_model}, the SAE reads {sae.d_in}. "
+            f"{store.path}: {layer!r} has width {width}, the SAE reads {sae.d_in}. "
             "Fix: use the store the SAE was trained on"
         )
     seed = provenance.seed if provenance else 0
@@ -137,6 +152,7 @@ def evaluate_sae(
     rows = batches.eval_rows(positions) if held_out else first_rows(store, layer, positions)
     metrics = measure(sae.eval(), rows)
     if model is not None:
+        check_spliceable(layer)
         if genome is None:
             raise GenointerpError("loss recovered needs the genome too. Fix: pass genome=...")
         if provenance is not None:

@@ -43,11 +43,12 @@ class Provenance:
     model_id: str = ""
     """Model the activations came from (``Adapter.model_id``)."""
     layer: str = ""
-    """Layer (module path) the SAE reads."""
+    """Layer (module path) the SAE reads, or a joint strand view of one (``blocks.5+rc``)."""
     hook: str = ""
-    """What exactly is read at that layer: ``<layer>.output`` for genointerp stores."""
+    """What exactly is read at that layer: ``<layer>.output`` for genointerp stores
+    (``<base>.output+rc`` for a joint strand view)."""
     d_model: int = 0
-    """Width of that layer."""
+    """Width of the SAE's input: the layer's d_model (twice it for a joint strand view)."""
     normalisation_scale: float = 1.0
     """Inputs were multiplied by this while training; already folded into the saved weights."""
     data_checksum: str = ""

@@ -32,7 +32,7 @@ from ..models._base import resolve_device
 from ._arch import SAE, build_sae
 from ._config import SAETrainConfig
 from ._data import ActivationBatches
-from ._evaluate import loss_recovered
+from ._evaluate import check_spliceable, loss_recovered
 from ._io import Provenance, save_sae
 from ._metrics import measure
 
@@ -181,7 +181,7 @@ class _Run:
             dist.world,
         )
         torch.manual_seed(config.seed)
-        self.sae = build_sae(config.sae, self.store.d_model)
+        self.sae = build_sae(config.sae, self.store.width(self.layer))
         self.scale = self._initialise()
         self.sae.to(dist.device)
         self.optimizer = torch.optim.Adam(
@@ -360,6 +360,7 @@ class _Run:
         from ..acts._extract import resolve_genome
         from ..models import load_model
 
+        check_spliceable(self.layer)  # before any step, not at the first evaluation
         if self.dist.rank != 0:
             return None
         model = load_model(self.store.model["adapter"], self.config.model_weights or None)
@@ -458,8 +459,8 @@ class _Run:
         provenance = Provenance(
             model_id=self.store.model_id,
             layer=self.layer,
-            hook=f"{self.layer}.output",
-            d_model=self.store.d_model,
+            hook=hook_name(self.store, self.layer),
+            d_model=self.store.width(self.layer),
             normalisation_scale=self.scale,
             data_checksum=self.store.genome_checksum,
             store=str(self.store.path),
@@ -503,13 +504,17 @@ def _check_store(store: ActivationStore) -> None:
 
 
 def _pick_layer(store: ActivationStore, layer: str) -> str:
+    """``layer``, or the store's first; a stored layer or a joint strand view (checked)."""
     if not layer:
         return store.layers[0]
-    if layer not in store.layers:
-        raise GenointerpError(
-            f"{store.path}: no layer {layer!r}. Fix: use one of {', '.join(store.layers)}"
-        )
+    store.base_layer(layer)  # raises, naming the valid layers
     return layer
+
+
+def hook_name(store: ActivationStore, layer: str) -> str:
+    """What an SAE on ``layer`` reads: ``blocks.5.output``, or ``blocks.5.output+rc``."""
+    base = store.base_layer(layer)
+    return f"{base}.output" + layer.removeprefix(base)
 
 
 def _no_nan(summary: dict) -> dict:

@@ -1,0 +1,324 @@
+"""Encode an activation store with an SAE into sparse feature activations (streaming)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..errors import GenointerpError
+from ..names import ENCODING_TYPE, ENCODING_VERSION
+from ._format import FEATURES_TYPE, FEATURES_VERSION, STRAND_KEYS, FeatureActivations
+from ._stats import FeatureStats, log_bins
+
+BATCH_ROWS = 16384  # positions encoded per SAE call
+CHECKPOINT_ROWS = 1 << 20  # resume granularity: rows (and stats) are committed this often
+CODON_CONCEPTS = ("codon_pos1", "codon_pos2", "codon_pos3")
+
+
+def encode(
+    store,
+    sae,
+    output: str | Path,
+    *,
+    layer: str | None = None,
+    tracks=None,
+    batch_rows: int = BATCH_ROWS,
+    device: str | None = None,
+    progress: bool = False,
+) -> FeatureActivations:
+    """Run ``sae`` over every position of ``store`` and write the non-zero activations.
+
+    Parameters
+    ----------
+    store
+        An :class:`~genointerp.acts.ActivationStore` (or its path), complete.
+    sae
+        An SAE directory (checked against the store's model and layer) or a loaded
+        ``(SAE, Provenance)`` pair.
+    output
+        The ``.h5`` feature-activation file.  Work goes to ``<output>.partial`` and
+        is renamed when complete; running the same call again resumes it.
+    layer
+        Store layer to encode (default: the SAE's layer).
+    tracks
+        :class:`~genointerp.concepts.ConceptTracks` of the same genome; with
+        ``codon_pos1..3`` concepts the statistics get a codon-phase profile.
+
+    Returns
+    -------
+    FeatureActivations
+        The finished file, opened for reading.
+    """
+    from ..acts import ActivationStore
+    from ..sae import load_sae
+
+    if not isinstance(store, ActivationStore):
+        store = ActivationStore(store)
+    if not store.complete:
+        raise GenointerpError(
+            f"{store.path}: extraction has not finished. Fix: run the same 'genointerp "
+            "extract' command again to complete it, then encode"
+        )
+    sae_path = ""
+    if isinstance(sae, str | Path):
+        sae_path = str(sae)
+        sae, provenance = load_sae(sae, model_id=store.model_id, layer=layer)
+    else:
+        sae, provenance = sae
+    layer = layer or provenance.layer
+    if tracks is not None and tracks.genome_checksum != store.genome_checksum:
+        raise GenointerpError(
+            f"concept tracks of genome {tracks.genome_checksum[:12]} do not match store "
+            f"{store.path} (genome {store.genome_checksum[:12]}). Fix: build the tracks "
+            "on the genome that was extracted"
+        )
+    output = Path(output)
+    partial = output.with_name(output.name + ".partial")
+    meta = {
+        "sae": json.dumps(asdict(provenance)),
+        "sae_path": sae_path,
+        "sae_checksum": _weights_checksum(sae),
+        "model_id": store.model_id,
+        "layer": layer,
+        "store": str(store.path),
+        "genome_checksum": store.genome_checksum,
+        "d_sae": int(sae.d_sae),
+        "strands": json.dumps(store.strands),
+        "codon_phase": bool(tracks is not None and _has_codons(tracks)),
+    }
+    device = torch.device(device or "cpu")
+    sae = sae.to(device).eval()
+    with _open_partial(partial, meta, store) as h5:
+        ledger = _Ledger(h5)
+        bar = tqdm(
+            total=store.n_positions,
+            initial=sum(ledger.progress.values()),
+            unit="nt",
+            disable=not progress,
+            desc="encode",
+        )
+        for contig, length in store.contigs.items():
+            for strand in store.strands:
+                key = f"contigs/{_contig_key(h5, contig)}/{STRAND_KEYS[strand]}"
+                phase = _phase(tracks, contig, strand, length) if meta["codon_phase"] else None
+                _encode_stream(
+                    store,
+                    layer,
+                    sae,
+                    device,
+                    (contig, strand, length),
+                    h5[key],
+                    ledger,
+                    phase,
+                    batch_rows,
+                    bar,
+                )
+        bar.close()
+        ledger.finish()
+        h5.attrs["complete"] = True
+    os.replace(partial, output)
+    return FeatureActivations(output)
+
+
+def _encode_stream(store, layer, sae, device, where, group, ledger, phase, batch_rows, bar) -> None:
+    contig, strand, length = where
+    start = ledger.progress.get(group.name, 0)
+    if start >= length:
+        return
+    indptr_ds, indices_ds, values_ds = group["indptr"], group["indices"], group["values"]
+    nnz = int(indptr_ds[start])
+    # keys (row * d_sae + feature) of the last rows before ``start``, for neighbour counts
+    prev = _tail_keys(indptr_ds, indices_ds, start, sae.d_sae)
+    pending = FeatureStats.zeros(sae.d_sae)
+    since_commit = 0
+    while start < length:
+        end = min(start + batch_rows, length)
+        x = torch.from_numpy(store.read(layer, contig, strand, start, end).astype(np.float32))
+        with torch.no_grad():
+            rows, cols, values = sae.encode_sparse(x.to(device))
+        values = values.to(torch.float16)
+        keep = values > 0  # float16 rounding can send tiny activations to zero
+        rows, cols, values = (t[keep].cpu().numpy() for t in (rows, cols, values))
+        order = np.argsort(rows.astype(np.int64) * sae.d_sae + cols, kind="stable")
+        rows, cols, values = rows[order], cols[order], values[order]  # CSR, sorted
+        keys = (rows.astype(np.int64) + start) * sae.d_sae + cols
+        _neighbours(pending, keys, prev, sae.d_sae)
+        prev = keys[keys >= (end - 3) * sae.d_sae]
+        counts = np.bincount(rows, minlength=end - start)
+        indptr_ds[start + 1 : end + 1] = nnz + np.cumsum(counts)
+        _append(indices_ds, nnz, cols.astype(indices_ds.dtype))
+        _append(values_ds, nnz, values)
+        nnz += len(values)
+        _accumulate(pending, strand, cols, values, rows, phase, start, end)
+        pending.positions += end - start
+        bar.update(end - start)
+        since_commit += end - start
+        start = end
+        if since_commit >= CHECKPOINT_ROWS or start == length:
+            ledger.commit(pending, group.name, start)
+            pending, since_commit = FeatureStats.zeros(sae.d_sae), 0
+
+
+class _Ledger:
+    """Statistics and progress, committed together so a killed job resumes exactly.
+
+    Two statistics groups alternate; a commit writes the new totals and progress into
+    the spare one, flushes, then flips ``stats_current`` (one attribute write).
+    """
+
+    def __init__(self, h5: h5py.File) -> None:
+        self.h5 = h5
+        current = h5[f"stats_{int(h5.attrs['stats_current'])}"]
+        self.stats = FeatureStats.from_group(current)
+        self.progress: dict[str, int] = json.loads(current.attrs["progress"])
+
+    def commit(self, pending: FeatureStats, group: str, rows: int) -> None:
+        self.stats.add(pending)
+        self.progress[group] = rows
+        spare = 1 - int(self.h5.attrs["stats_current"])
+        target = self.h5[f"stats_{spare}"]
+        self.stats.to_group(target)
+        target.attrs["progress"] = json.dumps(self.progress)
+        self.h5.flush()  # data and statistics first, then the switch that commits them
+        self.h5.attrs["stats_current"] = spare
+        self.h5.flush()
+
+    def finish(self) -> None:
+        self.stats.to_group(self.h5.create_group("stats"))
+
+
+def _neighbours(stats: FeatureStats, keys: np.ndarray, prev: np.ndarray, d_sae: int) -> None:
+    """Count active (p, f) whose (p + 1, f) / (p + 3, f) is active, for p + lag in this batch."""
+    cols = keys % d_sae
+    for lag, out in ((1, stats.lag1), (3, stats.lag3)):
+        # earlier partners of this batch's keys, looked up in this batch and the tail before it
+        earlier = keys - lag * d_sae
+        pool = np.concatenate([prev, keys])
+        at = np.minimum(np.searchsorted(pool, earlier), len(pool) - 1)
+        hit = pool[at] == earlier
+        out += np.bincount(cols[hit], minlength=d_sae)
+
+
+def _accumulate(stats, strand, cols, values, rows, phase, start, end) -> None:
+    d = stats.d_sae
+    count = np.bincount(cols, minlength=d)
+    (stats.count_plus if strand == "+" else stats.count_minus)[:] += count
+    v = values.astype(np.float32)
+    stats.total += np.bincount(cols, weights=v, minlength=d)
+    np.maximum.at(stats.max, cols, v)
+    stats.hist += np.bincount(
+        cols * stats.hist.shape[1] + log_bins(v), minlength=stats.hist.size
+    ).reshape(stats.hist.shape)
+    if phase is not None:
+        ph = phase[start:end][rows]
+        inside = ph >= 0
+        stats.phase += np.bincount(cols[inside] * 3 + ph[inside], minlength=3 * d).reshape(d, 3)
+        stats.coding_positions += int((phase[start:end] >= 0).sum())
+
+
+def _tail_keys(indptr_ds, indices_ds, start: int, d_sae: int) -> np.ndarray:
+    lo = max(0, start - 3)
+    ptr = indptr_ds[lo : start + 1]
+    cols = indices_ds[ptr[0] : ptr[-1]].astype(np.int64)
+    rows = np.repeat(np.arange(lo, start), np.diff(ptr))
+    return rows * d_sae + cols
+
+
+def _append(ds: h5py.Dataset, at: int, data: np.ndarray) -> None:
+    if ds.shape[0] < at + len(data):
+        ds.resize((max(at + len(data), 2 * ds.shape[0]),))
+    ds[at : at + len(data)] = data
+
+
+def _phase(tracks, contig: str, strand: str, length: int) -> np.ndarray:
+    """Codon position (0, 1, 2) of each position in coding sequence on ``strand``, else -1."""
+    masks = tracks.mask(contig, strand, 0, length, CODON_CONCEPTS)
+    phase = np.full(length, -1, dtype=np.int64)
+    for j in range(3):
+        phase[masks[j]] = j
+    return phase
+
+
+def _has_codons(tracks) -> bool:
+    return all(c in tracks.concepts for c in CODON_CONCEPTS)
+
+
+def _weights_checksum(sae) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(sae.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class _open_partial:
+    """Open ``<output>.partial`` to resume, or create it; refuse one from other inputs."""
+
+    def __init__(self, path: Path, meta: dict, store) -> None:
+        self.path, self.meta, self.store = path, meta, store
+
+    def __enter__(self) -> h5py.File:
+        if self.path.exists():
+            try:
+                h5 = h5py.File(self.path, "r+")
+            except OSError:
+                self.path.unlink()  # killed before the layout was written: start again
+            else:
+                old = {k: h5.attrs.get(k) for k in ("sae_checksum", "store", "layer")}
+                new = {k: self.meta[k] for k in old}
+                if old == new and h5.attrs.get("codon_phase") == self.meta["codon_phase"]:
+                    self.h5 = h5
+                    return h5
+                h5.close()
+                raise GenointerpError(
+                    f"{self.path}: an unfinished encoding of another SAE, store or layer. "
+                    "Fix: delete it, or rerun the command that started it"
+                )
+        self.h5 = _create(self.path, self.meta, self.store)
+        return self.h5
+
+    def __exit__(self, *exc) -> None:
+        self.h5.close()
+
+
+def _create(path: Path, meta: dict, store) -> h5py.File:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h5 = h5py.File(path, "w")
+    h5.attrs[ENCODING_TYPE] = FEATURES_TYPE
+    h5.attrs[ENCODING_VERSION] = FEATURES_VERSION
+    h5.attrs.update(meta)
+    h5.attrs["genointerp_version"] = __version__
+    h5.attrs["complete"] = False
+    index_dtype = np.uint16 if meta["d_sae"] <= np.iinfo(np.uint16).max + 1 else np.int32
+    for i, (contig, length) in enumerate(store.contigs.items()):
+        cgroup = h5.create_group(f"contigs/{i}")
+        cgroup.attrs["name"] = contig
+        cgroup.attrs["length"] = length
+        for strand in store.strands:
+            g = cgroup.create_group(STRAND_KEYS[strand])
+            g.create_dataset("indptr", shape=(length + 1,), dtype=np.int64, fillvalue=0)
+            for name, dtype in (("indices", index_dtype), ("values", np.float16)):
+                g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(1 << 18,))
+    for k in (0, 1):
+        group = h5.create_group(f"stats_{k}")
+        FeatureStats.zeros(meta["d_sae"]).to_group(group)
+        group.attrs["progress"] = "{}"
+    h5.attrs["stats_current"] = 0
+    h5.flush()
+    return h5
+
+
+def _contig_key(h5: h5py.File, contig: str) -> str:
+    for key, group in h5["contigs"].items():
+        if group.attrs["name"] == contig:
+            return key
+    raise KeyError(contig)

@@ -1,0 +1,132 @@
+"""Counting engine, scores, selection and null: hand-computed cases and a plain reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import genointerp as gi
+from genointerp.align import ArraySource, BlockSplit, WholeSplit, count
+from genointerp.align._counts import levels, threshold_table
+from genointerp.align._reference import reference_counts
+from genointerp.concepts import ConceptSpec, ConceptTracks, Select
+
+
+def make_tracks(rows, lengths, stranded=None):
+    """ConceptTracks from (concept, contig, start, end, strand, element, frame) rows."""
+    table = pd.DataFrame(
+        rows, columns=["Concept", "Chromosome", "Start", "End", "Strand", "Element", "Frame"]
+    )
+    concepts = list(dict.fromkeys(table["Concept"]))
+    stranded = stranded or {}
+    specs = [
+        ConceptSpec(name=c, label=c, select=[Select(feature=["x"])], stranded=stranded.get(c, True))
+        for c in concepts
+    ]
+    return ConceptTracks(specs, table, lengths, genome_checksum="")
+
+
+def test_hand_computed_counts():
+    # one contig of 20 nt, '+' only; concept A: elements a1 = [2, 5), a2 = [10, 12)
+    tracks = make_tracks(
+        [("A", "c", 2, 5, "+", "a1", -1), ("A", "c", 10, 12, "+", "a2", -1)], {"c": 20}
+    )
+    acts = np.zeros((20, 2), dtype=np.float32)
+    acts[[3, 4, 15], 0] = [1.0, 0.4, 0.2]  # feature 0: max 1.0
+    acts[[10, 11, 12], 1] = [2.0, 2.0, 2.0]  # feature 1: max 2.0
+    source = ArraySource({("c", "+"): acts})
+    counts = count(source, tracks, split=WholeSplit())
+    at = counts.at_least("test", [0.0, 0.3, 0.5])
+    # feature 0 at > 0: active {3, 4, 15}, tp {3, 4}, element a1 hit
+    # at >= 0.3: {3, 4}; at >= 0.5: {3}
+    assert at["active"][0].tolist() == [3, 2, 1]
+    assert at["tp"][0, 0].tolist() == [2, 2, 1]
+    assert at["hits"][0, 0].tolist() == [1, 1, 1]
+    # feature 1: active {10, 11, 12} at every threshold, tp {10, 11}, a2 hit
+    assert at["active"][1].tolist() == [3, 3, 3]
+    assert at["tp"][0, 1].tolist() == [2, 2, 2]
+    assert counts.positives.tolist() == [[5]]
+    assert counts.elements.tolist() == [[2]]
+    scores = gi.align.scores(counts, "test", [0.0, 0.3, 0.5])
+    # feature 0 at 0.3: precision 2/2, recall 2/5, element recall 1/2, element-F1 2/3
+    assert scores["precision"][0, 0, 1] == pytest.approx(1.0)
+    assert scores["recall"][0, 0, 1] == pytest.approx(0.4)
+    assert scores["element_recall"][0, 0, 1] == pytest.approx(0.5)
+    assert scores["element_f1"][0, 0, 1] == pytest.approx(2 * 1 * 0.5 / 1.5)
+    assert scores["f1"][0, 0, 0] == pytest.approx(2 * (2 / 3) * 0.4 / (2 / 3 + 0.4))
+    # AUROC of feature 1 for A: positives {2,3,4,10,11}, negatives the other 15 positions.
+    # Pairs: 2 positives at level L vs 14 zero negatives (win) and 1 at L (tie);
+    # 3 positives at 0 vs 14 zero negatives (tie) and 1 above (loss).
+    wins = 2 * 14 + 0.5 * 2 * 1 + 0.5 * 3 * 14
+    assert counts.auroc("test")[0, 1] == pytest.approx(wins / (5 * 15))
+
+
+def test_levels_are_exact_at_threshold_boundaries():
+    scale = np.array([1.0, 3.0, 0.7], dtype=np.float32)
+    table = threshold_table(scale, 20)
+    feats = np.repeat(np.arange(3), 20 * 3)
+    # values exactly on, one ulp below and one ulp above every threshold
+    on = table[feats[::3], np.tile(np.arange(20), 3)]
+    values = np.stack([np.nextafter(on, 0), on, np.nextafter(on, 10)], 1).ravel()
+    got = levels(values.astype(np.float32), feats, table)
+    expect = 1 + (values[:, None] >= table[feats]).sum(1)
+    assert np.array_equal(got, expect)
+
+
+def random_case(seed=0, n_features=7):
+    rng = np.random.default_rng(seed)
+    lengths = {"c1": 900, "c2": 500}
+    rows = []
+    for contig, n in lengths.items():
+        for e in range(12):
+            s = int(rng.integers(0, n - 40))
+            rows.append(
+                ("gene", contig, s, s + int(rng.integers(5, 40)), "+-"[e % 2], f"g{contig}{e}", -1)
+            )
+            rows.append(("codon", contig, s, s + 30, "+-"[e % 2], f"k{contig}{e}", e % 3))
+        for e in range(6):
+            s = int(rng.integers(0, n - 10))
+            rows.append(("site", contig, s, s + 3, ".", f"s{contig}{e}", -1))
+    tracks = make_tracks(rows, lengths, stranded={"site": False})
+    dense = {}
+    for contig, n in lengths.items():
+        for strand in "+-":
+            a = rng.exponential(1.0, (n, n_features)).astype(np.float16).astype(np.float32)
+            a[rng.random((n, n_features)) < 0.8] = 0
+            dense[(contig, strand)] = a
+    return tracks, dense
+
+
+@pytest.mark.parametrize("split", [BlockSplit(block=100), WholeSplit()])
+def test_engine_equals_plain_reference(split):
+    tracks, dense = random_case()
+    source = ArraySource(dense)
+    fractions = (0.0, 0.15, 0.3, 0.5, 0.6, 0.8)
+    counts = count(source, tracks, split=split, chunk_rows=128)
+    ref = reference_counts(dense, tracks, counts.scale, fractions, split, tracks.concepts)
+    assert np.array_equal(counts.positives, ref["positives"])
+    assert np.array_equal(counts.elements, ref["elements"])
+    for s, name in enumerate(split.names):
+        at = counts.at_least(name, fractions)
+        assert np.array_equal(at["active"], ref["active"][s])
+        assert np.array_equal(at["tp"], ref["tp"][s])
+        assert np.array_equal(at["hits"], ref["hits"][s])
+
+
+def test_auroc_equals_sklearn_on_the_level_grid():
+    from sklearn.metrics import roc_auc_score
+
+    tracks, dense = random_case(seed=3)
+    counts = count(ArraySource(dense), tracks, split=WholeSplit())
+    table = threshold_table(counts.scale, counts.resolution)
+    for c, concept in enumerate(tracks.concepts):
+        for f in range(3):
+            y, score = [], []
+            for (contig, strand), a in dense.items():
+                y.append(tracks.mask(contig, strand, 0, len(a), [concept])[0])
+                v = a[:, f]
+                lv = np.where(v > 0, levels(v, np.full(len(v), f), table), 0)
+                score.append(lv)
+            expect = roc_auc_score(np.concatenate(y), np.concatenate(score))
+            assert counts.auroc("test")[c, f] == pytest.approx(expect, abs=1e-12)
