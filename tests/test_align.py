@@ -130,3 +130,72 @@ def test_auroc_equals_sklearn_on_the_level_grid():
                 score.append(lv)
             expect = roc_auc_score(np.concatenate(y), np.concatenate(score))
             assert counts.auroc("test")[c, f] == pytest.approx(expect, abs=1e-12)
+
+
+def nonoverlapping_case(seed=1):
+    rng = np.random.default_rng(seed)
+    lengths = {"c1": 3000, "c2": 2000}
+    rows = []
+    for contig, n in lengths.items():
+        for i, a in enumerate(range(40, n - 120, 150)):
+            rows.append(
+                ("gene", contig, a, a + int(rng.integers(30, 90)), "+-"[i % 2], f"{contig}g{i}", -1)
+            )
+    return make_tracks(rows, lengths), lengths
+
+
+def test_shift_null_observed_equals_engine_and_planted_feature_is_significant():
+    from genointerp.align._null import shift_test
+    from genointerp.align._positions import ConceptArrays, GenomeIndex, indicator
+
+    tracks, lengths = nonoverlapping_case()
+    split = BlockSplit(block=500)
+    index = GenomeIndex(lengths, ["+", "-"])
+    arrays = ConceptArrays(tracks, index, split)
+    mask = arrays.get("gene")[0]
+    rng = np.random.default_rng(0)
+    planted = mask & (rng.random(index.size) < 0.5)  # half of every gene's positions
+    noise = rng.random(index.size) < 0.05
+    for active, significant in ((planted, True), (noise, False)):
+        engine = arrays.element_f1(active, "gene", 1)
+        test = shift_test(active, "gene", arrays, 1, n_shifts=199, seed=1)
+        assert test["observed"] == pytest.approx(engine["element_f1"], abs=1e-12)
+        if significant:
+            assert test["p_value"] == pytest.approx(1 / 200)
+        else:
+            assert test["p_value"] > 0.05
+    # the engine's counts agree with the whole-genome arrays for the planted activity
+    dense = {}
+    for strand in "+-":
+        for contig, n in lengths.items():
+            base = index.base(contig, strand)
+            dense[(contig, strand)] = planted[base : base + n, None].astype(np.float32)
+    counts = count(ArraySource(dense), tracks, split=split)
+    at = counts.at_least("test", [0.0])
+    engine = arrays.element_f1(indicator(index.size, np.flatnonzero(planted)), "gene", 1)
+    assert at["tp"][0, 0, 0] == engine["tp"] and at["hits"][0, 0, 0] == engine["hits"]
+
+
+def test_benjamini_hochberg_by_hand():
+    q = gi.align.benjamini_hochberg([0.01, 0.04, 0.03, 0.5, np.nan])
+    np.testing.assert_allclose(q[:4], [0.04, 0.16 / 3, 0.16 / 3, 0.5])
+    assert np.isnan(q[4])
+
+
+def test_feature_set_recovers_a_concept_split_by_codon_position():
+    tracks, lengths = nonoverlapping_case(seed=2)
+    dense = {}
+    for contig, n in lengths.items():
+        for strand in "+-":
+            a = np.zeros((n, 4), dtype=np.float32)
+            m = tracks.mask(contig, strand, 0, n, ["gene"])[0]
+            for j in range(3):  # feature j: gene positions with p % 3 == j
+                a[m & (np.arange(n) % 3 == j), j] = 1.0
+            a[np.random.default_rng(n).random(n) < 0.02, 3] = 1.0  # a noise feature
+            dense[(contig, strand)] = a
+    result = gi.align.align(ArraySource(dense), tracks, split=BlockSplit(block=500), n_shifts=50)
+    row = result.concepts.iloc[0]
+    assert sorted(int(f) for f in row["set_features"].split(",")) == [0, 1, 2]
+    assert row["set_test_recall"] == pytest.approx(1.0)
+    assert row["single_test_recall"] < 0.4
+    assert row["set_test_precision"] == pytest.approx(1.0)

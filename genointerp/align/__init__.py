@@ -8,6 +8,9 @@
 """
 
 from ._counts import DEFAULT_FRACTIONS, RESOLUTION, AlignmentCounts, count, threshold_table
+from ._null import benjamini_hochberg, shift_test
+from ._pipeline import Alignment, align, transfer
+from ._probe import probe
 from ._score import METRICS, best_per_concept, best_per_feature, choose, scores
 from ._sources import ArraySource, StoreSource, neurons
 from ._splits import BlockSplit, WholeSplit
@@ -16,16 +19,22 @@ __all__ = [
     "DEFAULT_FRACTIONS",
     "METRICS",
     "RESOLUTION",
+    "Alignment",
     "AlignmentCounts",
     "ArraySource",
     "BlockSplit",
     "StoreSource",
     "WholeSplit",
+    "align",
+    "benjamini_hochberg",
     "best_per_concept",
     "best_per_feature",
     "choose",
     "count",
     "neurons",
+    "probe",
     "scores",
+    "shift_test",
     "threshold_table",
+    "transfer",
 ]

@@ -70,7 +70,7 @@ class Alignment:
             ("features.tsv", self.features),
         ):
             with atomic_path(folder / name, suffix=".gz" if name.endswith(".gz") else "") as tmp:
-                table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+                table.to_csv(tmp, sep="\t", index=False, float_format="%.8g")
         return folder
 
     @classmethod
@@ -104,19 +104,24 @@ def align(
     metric: str = "element_f1",
     resolution: int = RESOLUTION,
     set_size: int = 3,
+    set_metric: str = "f1",
     candidates: int = 8,
     min_effect: float = 0.2,
     n_shifts: int = N_SHIFTS,
     seed: int = 0,
+    own_feature: bool = False,
     progress: bool = False,
 ) -> Alignment:
     """Align every feature of ``source`` with every concept of ``tracks``.
 
     Thresholds (fractions of each feature's max) are chosen on the validation split
     by ``metric`` and scored on the test split.  For each concept a greedy union of up
-    to ``set_size`` features (from its ``candidates`` best) is chosen on validation.
+    to ``set_size`` features (from its ``candidates`` best by ``metric``) is chosen on
+    validation by ``set_metric`` (default per-nucleotide F1: a union's point is to cover
+    more of the concept's positions, which element-F1 does not reward).
     Best matches whose validation ``metric`` reaches ``min_effect`` get a circular-shift
     p-value on test (``n_shifts`` shifts) and Benjamini-Hochberg q-values.
+    ``own_feature``: feature ``c`` may only match concept ``c`` (probe outputs).
     """
     split = split or BlockSplit()
     val_name, test_name = split.names[0], split.names[-1]
@@ -126,6 +131,9 @@ def align(
     pairs = choose(
         counts, fractions=fractions, metric=metric, validation_split=val_name, test_split=test_name
     )
+    if own_feature:
+        code = {c: i for i, c in enumerate(counts.concepts)}
+        pairs = pairs[pairs["feature"] == pairs["concept"].map(code)].reset_index(drop=True)
     per_feature = best_per_feature(pairs, metric)
     per_concept = best_per_concept(pairs, metric)
     index = GenomeIndex(dict(source.contigs), list(source.strands))
@@ -160,7 +168,7 @@ def align(
             arrays,
             concept,
             split_id["val"],
-            metric,
+            set_metric,
             set_size,
         )
         val = arrays.element_f1(union_on, concept, split_id["val"])
@@ -171,6 +179,7 @@ def align(
                 "set_features": ",".join(str(f) for f, _ in members),
                 "set_fractions": ",".join(f"{x:g}" for _, x in members),
                 "set_val_element_f1": val["element_f1"],
+                "set_val_f1": val["f1"],
                 **{
                     f"set_test_{k}": tst[k]
                     for k in ("element_f1", "precision", "recall", "element_recall", "f1")
@@ -206,6 +215,7 @@ def align(
         "metric": metric,
         "resolution": resolution,
         "set_size": set_size,
+        "set_metric": set_metric,
         "candidates": candidates,
         "min_effect": min_effect,
         "n_shifts": n_shifts,

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import GenointerpError, NotBuiltYetError
-from . import _concepts, _data, _demo, _models, _sae, _stages
+from . import _align, _concepts, _data, _demo, _models, _sae, _stages
 
 EXIT_ERROR = 1
 EXIT_NOT_BUILT = 3
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _concepts.register(sub)
     _models.register(sub)
     _sae.register(sub)
+    _align.register(sub)
     _stages.register(sub)
     _demo.register(sub)
     return parser

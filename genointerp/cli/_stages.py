@@ -8,9 +8,6 @@ from ..errors import NotBuiltYetError
 
 # (command, verbs or None, help, what it will do)
 _PLANNED = [
-    ("features", ["encode"], "encode sparse feature activations per position", "feature alignment"),
-    ("align", None, "score every SAE feature against every concept", "feature alignment"),
-    ("rank", None, "rank features into known and candidate novel concepts", "feature ranking"),
     ("export", None, "export feature tracks (BED/bigWig), IGV sessions and UCSC hubs", "export"),
     ("report", None, "write the HTML report", "reporting"),
 ]
@@ -29,7 +26,8 @@ def _not_built(command: str, part: str):
     def handler(args: argparse.Namespace) -> int:
         raise NotBuiltYetError(
             f"this stage is not built yet in genointerp {_version()}; it arrives with {part}. "
-            "Stages that work now: data, concepts, lm, extract, acts, sae, demo"
+            "Stages that work now: data, concepts, lm, extract, acts, sae, features, align, "
+            "rank, demo"
         )
 
     return handler

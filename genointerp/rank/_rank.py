@@ -1,0 +1,299 @@
+"""Rank features: known concepts, candidate novel concepts, and the rest, with evidence.
+
+Classes (in this order; the first that applies):
+
+* ``dead``: never active;
+* ``known``: best concept's held-out (test) element-F1 >= ``known_f1`` and q < ``alpha``;
+* ``dense``: active at more than ``dense`` of all positions;
+* ``candidate_novel``: structured and reproducible (below) with no known match;
+* ``uncharacterised``: everything else.
+
+Structure and reproducibility come from the feature's top sites: a PWM is built from
+the ``n_sites`` strongest validation sites and another from the strongest test sites
+(each a window of ``2 * flank + 1`` nt read along the pass that fired).
+
+* ``motif_ic``: information content (bits) of the best 8-column window of the
+  validation PWM (20 bits at most);
+* ``reproducibility``: mean Pearson correlation of matching columns of the
+  validation and test PWMs (over the informative columns of either);
+* structured: ``motif_ic >= min_ic`` or a periodic / element shape;
+* reproducible: ``reproducibility >= min_reproducibility``.
+
+Novelty score (candidates only, 0..1): ``reproducibility * min(1, motif_ic / 8) *
+(1 - best held-out element-F1)``: a feature ranks high when it reads a sharp,
+repeatable sequence pattern that no annotated concept explains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._atomic import atomic_path
+from ._motifs import best_match, information_content, pwm_from_sites, read_meme, trim
+from ._sites import add_context, nearest_distances, top_sites
+
+CLASSES = ("known", "candidate_novel", "uncharacterised", "dense", "dead")
+
+
+@dataclass
+class RankSettings:
+    known_f1: float = 0.5
+    """Held-out element-F1 a feature's best concept must reach to call it known."""
+    alpha: float = 0.05
+    """q-value below which a match is significant."""
+    dense: float = 0.10
+    """Features active at more than this fraction of positions are dense."""
+    min_ic: float = 4.0
+    """Bits in the best 8-column window of the top-site PWM for a motif to count as structure."""
+    min_reproducibility: float = 0.5
+    """Validation/test PWM agreement needed to call a pattern reproducible."""
+    n_sites: int = 50
+    """Top sites per feature and split."""
+    flank: int = 10
+    """Nucleotides each side of a site in its context window."""
+    evidence: int = 60
+    """Features (known and candidates, best first) that get JASPAR matches and logos."""
+
+
+@dataclass
+class Catalog:
+    """The ranked features: ``table`` (one row per feature), ``sites``, ``matches``, ``pwms``."""
+
+    table: pd.DataFrame
+    sites: pd.DataFrame
+    matches: pd.DataFrame
+    pwms: dict[int, np.ndarray] = field(default_factory=dict)
+    scores: pd.DataFrame | None = None  # features x concepts held-out element-F1
+    decoder: np.ndarray | None = None
+
+    def to_anndata(self):
+        """AnnData: obs = features, X = held-out element-F1 per concept, obsm = decoder."""
+        import anndata as ad
+
+        obs = self.table.copy()
+        obs.index = [f"f{f}" for f in obs["feature"]]
+        for col in obs.columns:
+            if obs[col].dtype == object:
+                obs[col] = obs[col].astype(str)
+        obs["class"] = pd.Categorical(obs["class"], categories=CLASSES)
+        X = self.scores.reindex(self.table["feature"]).to_numpy(dtype=np.float32)
+        adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=list(self.scores.columns)))
+        if self.decoder is not None:
+            adata.obsm["decoder"] = self.decoder.astype(np.float32)
+        adata.uns["classes"] = list(CLASSES)
+        return adata
+
+    def write(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        (folder / "logos").mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder / "catalog.h5ad", suffix=".h5ad") as tmp:
+            self.to_anndata().write_h5ad(tmp)
+        for name, table in (
+            ("catalog.tsv", self.table),
+            ("top_sites.tsv", self.sites),
+            ("jaspar_matches.tsv", self.matches),
+        ):
+            with atomic_path(folder / name) as tmp:
+                table.to_csv(tmp, sep="\t", index=False, float_format="%.8g")
+        _write_logos(self.pwms, folder / "logos")
+        return folder
+
+
+def rank(
+    alignment,
+    features,
+    genome,
+    tracks,
+    *,
+    settings: RankSettings | None = None,
+    motifs=None,
+    decoder: np.ndarray | None = None,
+    progress: bool = False,
+) -> Catalog:
+    """Classify every feature and gather evidence for known and candidate novel ones.
+
+    Parameters
+    ----------
+    alignment
+        :class:`~genointerp.align.Alignment` of ``features`` against ``tracks``.
+    features
+        The :class:`~genointerp.features.FeatureActivations` that were aligned.
+    genome
+        The genome they were computed on (for site sequences).
+    motifs
+        Motifs to match PWMs against (list of :class:`Motif` or a MEME file), e.g. JASPAR.
+    decoder
+        (d_sae, d_in) decoder directions for ``obsm["decoder"]``.
+    """
+    from ..align._splits import BlockSplit
+
+    settings = settings or RankSettings()
+    stats = features.stats.table()
+    best = alignment.features.set_index("feature")
+    table = stats.join(
+        best[
+            [
+                "concept",
+                "fraction",
+                "threshold",
+                "val_element_f1",
+                "test_element_f1",
+                "test_precision",
+                "test_element_recall",
+                "test_auroc",
+                "p_value",
+                "q_value",
+            ]
+        ].rename(columns={"concept": "best_concept"}),
+        on="feature",
+    )
+    known = (table["test_element_f1"] >= settings.known_f1) & (table["q_value"] < settings.alpha)
+    dead = table["density"] <= 0
+    dense = table["density"] > settings.dense
+    alive = ~dead & ~dense & ~known
+    block = alignment.settings.get("block") or 100_000
+    split = BlockSplit(block=block, names=tuple(alignment.settings["split_names"]))
+    wanted = table.loc[~dead, "feature"].to_numpy()
+    sites = top_sites(features, wanted, split, settings.n_sites)
+    sites = add_context(sites, genome, settings.flank)
+    ic, repro, pwm_val = _motif_scores(sites, len(split.names))
+    table["motif_ic"] = table["feature"].map(ic).astype(float)
+    table["reproducibility"] = table["feature"].map(repro).astype(float)
+    structured = (table["motif_ic"] >= settings.min_ic) | table["shape"].isin(
+        ["periodic", "element"]
+    )
+    reproducible = table["reproducibility"] >= settings.min_reproducibility
+    candidate = alive & structured & reproducible
+    table["class"] = np.select(
+        [dead, known, dense, candidate],
+        ["dead", "known", "dense", "candidate_novel"],
+        default="uncharacterised",
+    )
+    novelty = (
+        table["reproducibility"].clip(0, 1)
+        * (table["motif_ic"] / 8).clip(0, 1)
+        * (1 - table["test_element_f1"].fillna(0))
+    )
+    table["novelty"] = np.where(table["class"] == "candidate_novel", novelty, np.nan)
+    order = pd.concat(
+        [
+            table[table["class"] == "known"].sort_values("test_element_f1", ascending=False),
+            table[table["class"] == "candidate_novel"].sort_values("novelty", ascending=False),
+        ]
+    )["feature"].head(settings.evidence)
+    motifs = read_meme(motifs) if isinstance(motifs, str | Path) else motifs
+    matches = _matches(order, pwm_val, motifs, progress)
+    table = table.merge(
+        matches.drop(columns=["offset", "orientation", "overlap"], errors="ignore"),
+        on="feature",
+        how="left",
+    )
+    near = nearest_distances(sites, tracks, alignment.counts.concepts)
+    sites = pd.concat([sites, near.add_prefix("dist_")], axis=1)
+    median = sites.groupby("feature")[[f"dist_{c}" for c in alignment.counts.concepts]].median()
+    table = table.join(median.add_prefix("median_"), on="feature")
+    table = _enrichment(table, alignment)
+    scores = alignment.pairs.pivot(index="feature", columns="concept", values="test_element_f1")
+    scores = scores[list(dict.fromkeys(alignment.pairs["concept"]))]
+    return Catalog(
+        table, sites, matches, {f: pwm_val[f] for f in order if f in pwm_val}, scores, decoder
+    )
+
+
+def _motif_scores(sites: pd.DataFrame, n_splits: int):
+    ic, repro, pwms = {}, {}, {}
+    for feature, group in sites.groupby("feature", sort=False):
+        by_split = [group.loc[group["split"] == s, "context"].tolist() for s in range(n_splits)]
+        if not by_split[0]:
+            continue
+        first = pwm_from_sites(by_split[0])
+        pwms[int(feature)] = first
+        bits = information_content(first)
+        window = np.convolve(bits, np.ones(8), mode="valid") if len(bits) >= 8 else bits
+        ic[int(feature)] = float(window.max()) if len(window) else 0.0
+        if len(by_split) > 1 and by_split[-1]:
+            second = pwm_from_sites(by_split[-1])
+            repro[int(feature)] = _pwm_agreement(first, second)
+    return ic, repro, pwms
+
+
+def _pwm_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean Pearson correlation of matching columns, over columns informative in either."""
+    informative = (information_content(a) >= 0.25) | (information_content(b) >= 0.25)
+    if not informative.any():
+        return 0.0
+    ac = a - a.mean(1, keepdims=True)
+    bc = b - b.mean(1, keepdims=True)
+    denom = np.sqrt((ac**2).sum(1) * (bc**2).sum(1))
+    r = np.divide((ac * bc).sum(1), denom, out=np.zeros(len(a)), where=denom > 0)
+    return float(r[informative].mean())
+
+
+def _matches(order, pwms, motifs, progress) -> pd.DataFrame:
+    rows = []
+    if motifs:
+        for feature in order:
+            if feature not in pwms:
+                continue
+            core, _ = trim(pwms[feature])
+            if len(core) < 4:
+                continue
+            hit = best_match(core, motifs)
+            if hit:
+                rows.append(
+                    {
+                        "feature": int(feature),
+                        "jaspar_id": hit["id"],
+                        "jaspar_name": hit["name"],
+                        "jaspar_p": hit["p_value"],
+                        "jaspar_q": hit["q_value"],
+                        "offset": hit["offset"],
+                        "orientation": hit["orientation"],
+                        "overlap": hit["overlap"],
+                    }
+                )
+    columns = [
+        "feature",
+        "jaspar_id",
+        "jaspar_name",
+        "jaspar_p",
+        "jaspar_q",
+        "offset",
+        "orientation",
+        "overlap",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _enrichment(table: pd.DataFrame, alignment) -> pd.DataFrame:
+    """Fold enrichment of each feature's activity (any activation, test split) per concept."""
+    counts = alignment.counts
+    s = counts.split_index(counts.splits[-1])
+    tp = counts.tp[s].sum(-1).astype(float)  # (C, F): any level
+    active = counts.active[s].sum(-1).astype(float)
+    base = counts.positives[s] / max(counts.positions[s], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fold = (tp / active[None]) / base[:, None]
+    frame = pd.DataFrame(fold.T, columns=[f"enrich_{c}" for c in counts.concepts])
+    frame["feature"] = np.arange(fold.shape[1])
+    return table.merge(frame, on="feature", how="left")
+
+
+def _write_logos(pwms: dict, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from ._motifs import plot_logo
+
+    for feature, pwm in pwms.items():
+        fig, ax = plt.subplots(figsize=(max(4, len(pwm) * 0.35), 1.8))
+        plot_logo(pwm, ax=ax, title=f"feature {feature}")
+        with atomic_path(folder / f"feature_{feature}.png", suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100, bbox_inches="tight")
+        plt.close(fig)
