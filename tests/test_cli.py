@@ -156,8 +156,18 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     sae, provenance = gi.sae.load_sae(tmp_path / "demo" / "sae", model_id=model_id, layer=layer)
     assert sae.d_sae == 16 * 96 and provenance.tokens == 524288
     printed = capsys.readouterr().out
-    assert "[5/5] TopK SAE" in printed
+    assert "[5/7] TopK SAE" in printed
     fvu = float(printed.split("held-out FVU ")[1].split(",")[0])
     assert 0 < fvu < 0.4  # 128 steps already explain most of the variance
     recovered = float(printed.split("loss recovered ")[1].split(" ")[0])
     assert 0.2 < recovered <= 1.0
+    # alignment and ranking ran on the whole genome with the demo SAE
+    alignment = gi.align.Alignment.read(tmp_path / "demo" / "alignment")
+    assert len(alignment.concepts) == 26 and alignment.counts.positions.sum() == 2 * 4_641_652
+    cds = alignment.concepts.set_index("concept").loc["cds"]
+    assert cds["single_test_element_f1"] > 0.3  # the model reads coding sequence
+    import anndata as ad
+
+    catalog = ad.read_h5ad(tmp_path / "demo" / "catalog" / "catalog.h5ad")
+    assert catalog.shape == (16 * 96, 26) and "decoder" in catalog.obsm
+    assert "[7/7] ranked" in printed

@@ -144,7 +144,7 @@ def count(
     split=None,
     concepts: Sequence[str] | None = None,
     resolution: int = RESOLUTION,
-    chunk_rows: int = 1 << 20,
+    chunk_rows: int = 1 << 18,
     progress: bool = False,
 ) -> AlignmentCounts:
     """Stream ``source`` once and count every feature against every concept.

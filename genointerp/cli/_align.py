@@ -114,12 +114,12 @@ def _align(args: argparse.Namespace) -> int:
         progress=True,
     )
     result.write(args.output)
-    _print_concepts(result.concepts)
+    print_concepts(result.concepts)
     print(f"wrote {args.output}/ (alignment.h5, pairs.tsv.gz, concepts.tsv, features.tsv)")
     return 0
 
 
-def _print_concepts(table) -> None:
+def print_concepts(table) -> None:
     cols = [
         "concept",
         "single_feature",

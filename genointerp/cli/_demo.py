@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+JASPAR_MEME = "JASPAR2024_CORE_non-redundant_all_taxa.meme.gz"
 
 
 def register(sub) -> None:
@@ -28,15 +29,16 @@ def register(sub) -> None:
         default=2_000_000,
         help="positions the demo SAE trains on (default 2,000,000)",
     )
+    demo.add_argument(
+        "--shifts", type=int, default=200, help="circular shifts for alignment p-values"
+    )
     demo.set_defaults(handler=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     """Fetch the data set, build its concept tracks, export BED, extract activations,
-    train and evaluate a TopK SAE.
-
-    Later stages (alignment, ranking, report) join here as they are built; until then
-    the demo says which stages it ran.
+    train and evaluate a TopK SAE, encode its features, align them with the concepts and
+    rank them.  Exports and the report join here when they are built.
     """
     import time
 
@@ -50,14 +52,14 @@ def run_demo(args: argparse.Namespace) -> int:
     dataset = load(args.dataset, progress=True)
     genome = dataset.genome()
     annotations = dataset.annotation_table(genome, missing="skip")
-    print(f"[1/5] {dataset.name}: {genome}; {len(annotations):,} annotation rows")
+    print(f"[1/7] {dataset.name}: {genome}; {len(annotations):,} annotation rows")
     tracks = build(genome, dataset.manifest.catalog, annotations, progress=True)
     tracks.write(out / "concepts.h5")
     summary = tracks.summary()
     summary.to_csv(out / "concepts_summary.tsv", sep="\t", index=False)
-    print(f"[2/5] built {len(tracks.concepts)} concept tracks -> {out / 'concepts.h5'}")
+    print(f"[2/7] built {len(tracks.concepts)} concept tracks -> {out / 'concepts.h5'}")
     beds = tracks.to_bed(out / "bed")
-    print(f"[3/5] wrote {len(beds)} BED tracks -> {out / 'bed'}")
+    print(f"[3/7] wrote {len(beds)} BED tracks -> {out / 'bed'}")
     print(summary[["concept", "elements", "bp_plus", "bp_minus"]].to_string(index=False))
     model = load_model("tiny")
     started = time.perf_counter()
@@ -65,12 +67,52 @@ def run_demo(args: argparse.Namespace) -> int:
     with ActivationStore(path) as store:
         rate = store.n_positions / (time.perf_counter() - started)
         print(
-            f"[4/5] {model.model_id} layer {', '.join(store.layers)}: {store.n_positions:,} "
+            f"[4/7] {model.model_id} layer {', '.join(store.layers)}: {store.n_positions:,} "
             f"positions x {store.d_model} (both strands, {rate:,.0f}/s) -> {path}"
         )
     _train_sae(path, out / "sae", args.sae_tokens, model, genome, progress=not args.quiet)
-    print("Not built yet: features, align, rank, export, report (see `genointerp --help`).")
+    _align_and_rank(out, path, tracks, genome, args.shifts, progress=not args.quiet)
+    print("Not built yet: export, report (see `genointerp --help`).")
     return 0
+
+
+def _align_and_rank(out: Path, store: Path, tracks, genome, shifts: int, progress: bool) -> None:
+    import genointerp as gi
+
+    features = gi.features.encode(
+        store, out / "sae", out / "features.h5", tracks=tracks, progress=progress
+    )
+    result = gi.align.align(features, tracks, n_shifts=shifts, progress=progress)
+    result.write(out / "alignment")
+    best = result.concepts.sort_values("single_test_element_f1", ascending=False)
+    print(
+        f"[6/7] aligned {features.d_sae} features x {len(tracks.concepts)} concepts "
+        f"(thresholds on validation blocks, scores on test blocks) -> {out / 'alignment'}"
+    )
+    from ._align import print_concepts
+
+    print_concepts(best.head(10))
+    sae, _ = gi.sae.load_sae(out / "sae")
+    motifs = None
+    try:
+        motifs = gi.datasets.load("jaspar2024_core").path(JASPAR_MEME)
+    except Exception as err:  # evidence without JASPAR matches is still useful
+        log.warning("JASPAR motifs unavailable (%s); ranking without motif matches", err)
+    catalog = gi.rank.rank(
+        result,
+        features,
+        genome,
+        tracks,
+        motifs=motifs,
+        decoder=sae.W_dec.detach().numpy(),
+        progress=progress,
+    )
+    catalog.write(out / "catalog")
+    counts = catalog.table["class"].value_counts()
+    print(
+        f"[7/7] ranked -> {out / 'catalog'} (catalog.h5ad for scanpy, TSVs, logos): "
+        + ", ".join(f"{k} {counts.get(k, 0)}" for k in gi.rank.CLASSES)
+    )
 
 
 def _train_sae(store: Path, out: Path, tokens: int, model, genome, progress: bool) -> None:
@@ -85,7 +127,7 @@ def _train_sae(store: Path, out: Path, tokens: int, model, genome, progress: boo
     train_sae(config, out, progress=progress)
     metrics = evaluate_sae(out, store, positions=131072, model=model, genome=genome, windows=8)
     print(
-        f"[5/5] TopK SAE ({16 * model.d_model} features, k=32, {tokens:,} positions) -> {out}: "
+        f"[5/7] TopK SAE ({16 * model.d_model} features, k=32, {tokens:,} positions) -> {out}: "
         f"held-out FVU {metrics.fvu:.3f}, L0 {metrics.l0:.1f}, dead {metrics.dead_fraction:.1%}, "
         f"loss recovered {metrics.loss.fraction:.3f} "
         f"({metrics.loss.spliced:.3f} bits/nt spliced vs {metrics.loss.clean:.3f} clean, "

@@ -1,0 +1,190 @@
+"""Produce the figures of docs/results.md: align and rank on E. coli, baselines, and an
+unseen organism.  Every stage caches its output in --work, so a rerun resumes.
+
+    python benchmarks/results.py --store acts.h5 --sae sae/ --tracks concepts.h5 \
+        --features ecoli.features.h5 --work results_work
+
+The store, SAE and tracks are what ``genointerp demo`` writes (genointerp_demo/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import genointerp as gi
+
+OTHER = "streptococcus_pyogenes_m1"  # never seen by the model (its recipe's `unseen`) or SAE
+
+
+def stage(path: Path, what: str, fn):
+    if path.exists():
+        print(f"[cached] {what}: {path}")
+        return
+    t = time.perf_counter()
+    fn()
+    print(f"[{time.perf_counter() - t:7.1f} s] {what}: {path}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--store", type=Path, required=True)
+    ap.add_argument("--sae", type=Path, required=True)
+    ap.add_argument("--tracks", type=Path, required=True)
+    ap.add_argument("--features", type=Path, required=True)
+    ap.add_argument("--work", type=Path, default=Path("results_work"))
+    ap.add_argument("--motifs", type=Path, help="JASPAR MEME file")
+    ap.add_argument("--shifts", type=int, default=1000)
+    ap.add_argument("--skip-other", action="store_true")
+    args = ap.parse_args()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    tracks = gi.concepts.ConceptTracks.read(args.tracks)
+    split = gi.align.BlockSplit(block=100_000)
+    store = gi.acts.ActivationStore(args.store)
+    layer = store.layers[0]
+    if not args.features.exists():
+        stage(
+            args.features,
+            "encode E. coli",
+            lambda: gi.features.encode(
+                store, args.sae, args.features, tracks=tracks, progress=True
+            ),
+        )
+    fa = gi.features.FeatureActivations(args.features)
+
+    def run_align(name, source, **kw):
+        out = work / name
+        stage(
+            out / "concepts.tsv",
+            f"align {name}",
+            lambda: gi.align.align(
+                source, tracks, split=split, n_shifts=args.shifts, progress=True, **kw
+            ).write(out),
+        )
+        return gi.align.Alignment.read(out)
+
+    sae_al = run_align("ecoli_sae", fa)
+    neuron_al = run_align(
+        "ecoli_neurons", gi.align.neurons(store, layer), candidates=1, min_effect=2.0
+    )
+    probe_source = gi.align.probe(store, layer, tracks, split)
+    probe_al = run_align(
+        "ecoli_probe", probe_source, candidates=1, min_effect=2.0, own_feature=True
+    )
+    stage(
+        work / "ecoli_catalog" / "catalog.tsv",
+        "rank E. coli",
+        lambda: gi.rank.rank(
+            sae_al,
+            fa,
+            gi.datasets.load("ecoli_k12").genome(),
+            tracks,
+            motifs=args.motifs,
+            decoder=gi.sae.load_sae(args.sae)[0].W_dec.detach().numpy(),
+            progress=True,
+        ).write(work / "ecoli_catalog"),
+    )
+    catalog = pd.read_csv(work / "ecoli_catalog" / "catalog.tsv", sep="\t")
+    summary = {
+        "classes": catalog["class"].value_counts().to_dict(),
+        "features": int(fa.d_sae),
+    }
+    tables = {"ecoli": compare(sae_al, neuron_al, probe_al)}
+    if not args.skip_other:
+        tables["other"] = other_genome(work, args, sae_al, neuron_al, probe_al, probe_source, layer)
+    for name, table in tables.items():
+        table.to_csv(work / f"table_{name}.tsv", sep="\t", index=False, float_format="%.4f")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    (work / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+
+
+def compare(sae_al, neuron_al, probe_al) -> pd.DataFrame:
+    c = sae_al.concepts.set_index("concept")
+    n = neuron_al.concepts.set_index("concept")
+    p = probe_al.concepts.set_index("concept")
+    table = pd.DataFrame(
+        {
+            "elements": c["elements_test"],
+            "feature": c["single_feature"],
+            "eF1": c["single_test_element_f1"],
+            "precision": c["single_test_precision"],
+            "el_recall": c["single_test_element_recall"],
+            "auroc": c["single_test_auroc"],
+            "q": c["single_q_value"],
+            "set": c["set_features"],
+            "set_eF1": c["set_test_element_f1"],
+            "set_F1": c["set_test_f1"],
+            "set_q": c["set_q_value"],
+            "neuron_eF1": n["single_test_element_f1"],
+            "neuron_auroc": n["single_test_auroc"],
+            "probe_eF1": p["single_test_element_f1"],
+            "probe_auroc": p["single_test_auroc"],
+        }
+    )
+    table["beats_neuron"] = table["eF1"] > table["neuron_eF1"]
+    table["beats_probe"] = table["eF1"] > table["probe_eF1"]
+    return table.reset_index()
+
+
+def other_genome(work, args, sae_al, neuron_al, probe_al, probe_source, layer) -> pd.DataFrame:
+    store_path = work / f"{OTHER}.acts.h5"
+    stage(
+        store_path,
+        f"extract {OTHER}",
+        lambda: gi.acts.extract(OTHER, "tiny", [layer], store_path, progress=True),
+    )
+    other_store = gi.acts.ActivationStore(store_path)
+    tracks_path = work / f"{OTHER}.concepts.h5"
+    stage(tracks_path, f"concepts {OTHER}", lambda: gi.concepts.build(OTHER).write(tracks_path))
+    tracks = gi.concepts.ConceptTracks.read(tracks_path)
+    feats = work / f"{OTHER}.features.h5"
+    stage(
+        feats,
+        f"encode {OTHER}",
+        lambda: gi.features.encode(other_store, args.sae, feats, tracks=tracks, progress=True),
+    )
+    whole = gi.align.WholeSplit()
+    shared = [c for c in sae_al.counts.concepts if c in tracks.concepts]
+
+    def transfer(alignment, source):
+        counts = gi.align.count(
+            source,
+            tracks,
+            scale=alignment.counts.scale,
+            split=whole,
+            concepts=shared,
+            progress=True,
+        )
+        return gi.align.transfer(alignment, counts).set_index("concept")
+
+    sae = transfer(sae_al, gi.features.FeatureActivations(feats))
+    neurons = transfer(neuron_al, gi.align.neurons(other_store, layer))
+    probe_other = gi.align.StoreSource(
+        other_store, layer, probe_source.transform, probe_source.n_features
+    )
+    probe = transfer(probe_al, probe_other)
+    table = pd.DataFrame(
+        {
+            "elements": sae["elements"],
+            "feature": sae["feature"],
+            "eF1": sae["element_f1"],
+            "precision": sae["precision"],
+            "el_recall": sae["element_recall"],
+            "auroc": sae["auroc"],
+            "neuron_eF1": neurons["element_f1"],
+            "probe_eF1": probe["element_f1"],
+        }
+    )
+    return table.reset_index()
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
