@@ -106,7 +106,7 @@ def align(
     set_size: int = 3,
     set_metric: str = "f1",
     candidates: int = 8,
-    min_effect: float = 0.2,
+    min_effect: float = 0.5,
     n_shifts: int = N_SHIFTS,
     seed: int = 0,
     own_feature: bool = False,
@@ -195,7 +195,8 @@ def align(
     concept_table["set_q_value"] = benjamini_hochberg(concept_table["set_p_value"])
     per_feature = per_feature.copy()
     per_feature["p_value"] = np.nan
-    for i in tqdm(tested.index, desc="null", disable=not progress):
+    # by concept, so each concept's whole-genome arrays are built once
+    for i in tqdm(tested.sort_values("concept").index, desc="null", disable=not progress):
         r = per_feature.loc[i]
         sig = shift_test(
             active(r["feature"], r["fraction"]),

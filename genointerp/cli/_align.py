@@ -42,7 +42,7 @@ def register(sub) -> None:
     align.add_argument(
         "--min-effect",
         type=float,
-        default=0.2,
+        default=0.5,
         help="test best matches whose validation score reaches this",
     )
     align.add_argument("-o", "--output", type=Path, required=True, help="output folder")
