@@ -107,6 +107,7 @@ def align(
     set_metric: str = "f1",
     candidates: int = 8,
     min_effect: float = 0.5,
+    max_tests: int | None = None,
     n_shifts: int = N_SHIFTS,
     seed: int = 0,
     own_feature: bool = False,
@@ -121,6 +122,8 @@ def align(
     more of the concept's positions, which element-F1 does not reward).
     Best matches whose validation ``metric`` reaches ``min_effect`` get a circular-shift
     p-value on test (``n_shifts`` shifts) and Benjamini-Hochberg q-values.
+    ``max_tests``: test at most this many per-feature best matches (the best on
+    validation); the others keep p = NaN and cannot be called known.
     ``own_feature``: feature ``c`` may only match concept ``c`` (probe outputs).
     """
     split = split or BlockSplit()
@@ -145,6 +148,8 @@ def align(
         .head(candidates)
     )
     tested = per_feature[per_feature[f"val_{metric}"] >= min_effect]
+    if max_tests is not None:
+        tested = tested.nlargest(max_tests, f"val_{metric}")
     wanted = set(cand["feature"]) | set(tested["feature"]) | set(per_concept["feature"])
     positions = collect(source, wanted, counts.scale, resolution, index)
     level = lambda f, fraction: counts.level_of(fraction)  # noqa: E731

@@ -8,6 +8,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 JASPAR_MEME = "JASPAR2024_CORE_non-redundant_all_taxa.meme.gz"
+DEMO_TESTS = 100  # per-feature null tests in the demo (the best 100 on validation)
 
 
 def register(sub) -> None:
@@ -82,7 +83,9 @@ def _align_and_rank(out: Path, store: Path, tracks, genome, shifts: int, progres
     features = gi.features.encode(
         store, out / "sae", out / "features.h5", tracks=tracks, progress=progress
     )
-    result = gi.align.align(features, tracks, n_shifts=shifts, progress=progress)
+    result = gi.align.align(
+        features, tracks, n_shifts=shifts, max_tests=DEMO_TESTS, progress=progress
+    )
     result.write(out / "alignment")
     best = result.concepts.sort_values("single_test_element_f1", ascending=False)
     print(
