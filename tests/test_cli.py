@@ -38,7 +38,7 @@ def test_help_lists_every_stage(capsys):
 
 
 def test_unbuilt_stage_says_so_and_exits_non_zero(capsys):
-    assert main(["export", "--config", "x.yaml"]) == EXIT_NOT_BUILT
+    assert main(["export", "x.yaml"]) == EXIT_NOT_BUILT
     assert "not built yet" in capsys.readouterr().err
 
 
