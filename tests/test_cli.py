@@ -141,7 +141,22 @@ def test_data_list_and_path(mirror, capsys):
 
 @pytest.mark.slow
 def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
-    assert main(["demo", "-o", str(tmp_path / "demo"), "--sae-tokens", "524288"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "-o",
+                str(tmp_path / "demo"),
+                "--sae-tokens",
+                "524288",
+                "--shifts",
+                "50",
+                "--tests",
+                "10",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "demo" / "concepts.h5").is_file()
     summary = (tmp_path / "demo" / "concepts_summary.tsv").read_text()
     assert "\ntrna\t" in summary

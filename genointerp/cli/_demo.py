@@ -33,6 +33,12 @@ def register(sub) -> None:
     demo.add_argument(
         "--shifts", type=int, default=200, help="circular shifts for alignment p-values"
     )
+    demo.add_argument(
+        "--tests",
+        type=int,
+        default=DEMO_TESTS,
+        help=f"per-feature significance tests, best on validation first (default {DEMO_TESTS})",
+    )
     demo.set_defaults(handler=run_demo)
 
 
@@ -72,19 +78,19 @@ def run_demo(args: argparse.Namespace) -> int:
             f"positions x {store.d_model} (both strands, {rate:,.0f}/s) -> {path}"
         )
     _train_sae(path, out / "sae", args.sae_tokens, model, genome, progress=not args.quiet)
-    _align_and_rank(out, path, tracks, genome, args.shifts, progress=not args.quiet)
+    _align_and_rank(out, path, tracks, genome, args, progress=not args.quiet)
     print("Not built yet: export, report (see `genointerp --help`).")
     return 0
 
 
-def _align_and_rank(out: Path, store: Path, tracks, genome, shifts: int, progress: bool) -> None:
+def _align_and_rank(out: Path, store: Path, tracks, genome, args, progress: bool) -> None:
     import genointerp as gi
 
     features = gi.features.encode(
         store, out / "sae", out / "features.h5", tracks=tracks, progress=progress
     )
     result = gi.align.align(
-        features, tracks, n_shifts=shifts, max_tests=DEMO_TESTS, progress=progress
+        features, tracks, n_shifts=args.shifts, max_tests=args.tests, progress=progress
     )
     result.write(out / "alignment")
     best = result.concepts.sort_values("single_test_element_f1", ascending=False)
