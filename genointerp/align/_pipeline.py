@@ -152,11 +152,10 @@ def align(
         tested = tested.nlargest(max_tests, f"val_{metric}")
     wanted = set(cand["feature"]) | set(tested["feature"]) | set(per_concept["feature"])
     positions = collect(source, wanted, counts.scale, resolution, index)
-    level = lambda f, fraction: counts.level_of(fraction)  # noqa: E731
 
     def active(feature: int, fraction: float) -> np.ndarray:
         pos, lv = positions[int(feature)]
-        return indicator(index.size, pos[lv >= level(feature, fraction)])
+        return indicator(index.size, pos[lv >= counts.level_of(fraction)])
 
     split_id = {"val": split.names.index(val_name), "test": split.names.index(test_name)}
     concept_rows = []

@@ -101,7 +101,7 @@ class StoreSource:
 def neurons(store, layer: str) -> StoreSource:
     """Single neurons of the raw activations (the "identity SAE"): feature ``2i`` is
     ``max(x_i, 0)`` and ``2i + 1`` is ``max(-x_i, 0)``, so both signs can match a concept."""
-    d = store.width(layer) if hasattr(store, "width") else store.d_model
+    d = store.width(layer)
 
     def split_signs(x: np.ndarray) -> np.ndarray:
         out = np.empty((len(x), 2 * d), dtype=np.float32)

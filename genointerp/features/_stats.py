@@ -106,6 +106,7 @@ class FeatureStats:
     def table(self) -> pd.DataFrame:
         """One row per feature: density, max, quantiles, strand bias, phase profile, shape."""
         count = self.count
+        quantiles = self.quantiles()
         with np.errstate(invalid="ignore", divide="ignore"):
             runs = count - self.lag1  # an active run ends where the next position is off
             phase_total = self.phase.sum(axis=1, keepdims=True)
@@ -114,7 +115,7 @@ class FeatureStats:
                 "density": count / max(self.positions, 1),
                 "max": self.max,
                 "mean_active": self.total / count,
-                **{f"q{int(q * 100)}": self.quantiles()[:, j] for j, q in enumerate(QUANTILES)},
+                **{f"q{int(q * 100)}": quantiles[:, j] for j, q in enumerate(QUANTILES)},
                 "strand_bias": (self.count_plus - self.count_minus) / count,
                 "mean_run": count / runs,
                 "lag1": self.lag1 / count,
