@@ -149,6 +149,8 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
                 str(tmp_path / "demo"),
                 "--sae-tokens",
                 "524288",
+                "--sae-expansion",
+                "4",
                 "--shifts",
                 "50",
                 "--tests",
@@ -169,7 +171,7 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
         assert x.astype(np.float64).std() > 0.1
         model_id, layer = store.model_id, store.layers[0]
     sae, provenance = gi.sae.load_sae(tmp_path / "demo" / "sae", model_id=model_id, layer=layer)
-    assert sae.d_sae == 16 * 96 and provenance.tokens == 524288
+    assert sae.d_sae == 4 * 96 and provenance.tokens == 524288
     printed = capsys.readouterr().out
     assert "[5/7] TopK SAE" in printed
     fvu = float(printed.split("held-out FVU ")[1].split(",")[0])
@@ -184,5 +186,5 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     import anndata as ad
 
     catalog = ad.read_h5ad(tmp_path / "demo" / "catalog" / "catalog.h5ad")
-    assert catalog.shape == (16 * 96, 26) and "decoder" in catalog.obsm
+    assert catalog.shape == (4 * 96, 26) and "decoder" in catalog.obsm
     assert "[7/7] ranked" in printed

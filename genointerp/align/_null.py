@@ -51,7 +51,7 @@ def shift_test(
         lo = max(1, int(length * MIN_SHIFT))
         shifts = np.concatenate([[0], rng.integers(lo, max(lo, length - lo) + 1, n_shifts)])
         prefix = {
-            strand: _prefix(active, in_split, index.base(contig, strand), length)
+            strand: _Prefix(active, in_split, index.base(contig, strand), length)
             for strand in index.strands
         }
         mask_of = {
@@ -88,29 +88,40 @@ def _f1(p, r):
     return np.divide(2 * p * r, p + r, out=np.zeros_like(p, dtype=float), where=(p + r) > 0)
 
 
-def _prefix(active, in_split, base: int, length: int) -> np.ndarray:
-    """(3, 2L + 1) counts of active split positions below doubled index j with j % 3 == r."""
-    on = (active[base : base + length] & in_split[base : base + length]).astype(np.int32)
-    doubled = np.concatenate([on, on])
-    out = np.zeros((3, 2 * length + 1), dtype=np.int64)
-    residue = np.arange(2 * length) % 3
-    for r in range(3):
-        out[r, 1:] = np.cumsum(np.where(residue == r, doubled, 0))
-    return out
+class _Prefix:
+    """Active split positions of one contig and strand below a doubled index, by residue.
 
+    The contig is doubled so a shifted interval never wraps.  Only one cumulative sum
+    per codon residue is kept (each over a third of the doubled contig): the count of
+    active positions ``i < j`` with ``i % 3 == r`` is ``sums[r, (j - r + 2) // 3]``.
+    """
 
-def _count(prefix, starts, ends, residues, shifts) -> np.ndarray:
-    """(n_shifts, n) active positions in [s + sh, e + sh) whose doubled index is
-    (residue + sh) mod 3; residue -1 means every position."""
-    sh = shifts[:, None]
-    s, e = starts[None, :] + sh, ends[None, :] + sh
-    total = prefix.sum(0)
-    out = (total[e] - total[s]).astype(np.float64)
-    periodic = residues >= 0
-    if periodic.any():
-        r = (residues[None, periodic] + sh) % 3
-        out[:, periodic] = prefix[r, e[:, periodic]] - prefix[r, s[:, periodic]]
-    return out
+    def __init__(self, active, in_split, base: int, length: int) -> None:
+        on = active[base : base + length] & in_split[base : base + length]
+        doubled = np.concatenate([on, on])
+        self.sums = np.zeros((3, (2 * length + 2) // 3 + 1), dtype=np.int64)
+        for r in range(3):
+            column = np.cumsum(doubled[r::3], dtype=np.int64)
+            self.sums[r, 1 : 1 + len(column)] = column
+
+    def below(self, residue, j) -> np.ndarray:
+        """Active positions ``i < j`` with ``i % 3 == residue`` (arrays broadcast)."""
+        return self.sums[residue, (j - residue + 2) // 3]
+
+    def count(self, starts, ends, residues, shifts) -> np.ndarray:
+        """(n_shifts, n) active positions in [s + sh, e + sh) whose doubled index is
+        (residue + sh) mod 3; residue -1 means every position."""
+        sh = shifts[:, None]
+        s, e = starts[None, :] + sh, ends[None, :] + sh
+        out = np.zeros(s.shape, dtype=np.float64)
+        periodic = residues >= 0
+        if periodic.any():
+            r = (residues[None, periodic] + sh) % 3
+            out[:, periodic] = self.below(r, e[:, periodic]) - self.below(r, s[:, periodic])
+        if not periodic.all():
+            se, ee = s[:, ~periodic], e[:, ~periodic]
+            out[:, ~periodic] = sum(self.below(r, ee) - self.below(r, se) for r in range(3))
+        return out
 
 
 def _run_counts(prefix, mask: np.ndarray, shifts) -> np.ndarray:
@@ -122,7 +133,7 @@ def _run_counts(prefix, mask: np.ndarray, shifts) -> np.ndarray:
         a, b = edges[0::2], edges[1::2]
         if len(a):
             starts, ends = r + 3 * a, r + 3 * (b - 1) + 1
-            total += _count(prefix, starts, ends, np.full(len(a), r), shifts).sum(1)
+            total += prefix.count(starts, ends, np.full(len(a), r), shifts).sum(1)
     return total
 
 
@@ -134,7 +145,7 @@ def _element_hits(parts, prefix, shifts, arrays, contig, length, split):
     for strand, pre in prefix.items():
         on = (parts[names.STRAND] == strand).to_numpy() | (parts[names.STRAND] == ".").to_numpy()
         if on.any():
-            counts[:, on] += _count(pre, starts[on], ends[on], frames[on], shifts)
+            counts[:, on] += pre.count(starts[on], ends[on], frames[on], shifts)
     uniq, inverse = np.unique(elem, return_inverse=True)
     per_element = np.zeros((len(shifts), len(uniq)))
     np.add.at(per_element.T, inverse, counts.T)

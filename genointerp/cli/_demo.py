@@ -31,6 +31,12 @@ def register(sub) -> None:
         help="positions the demo SAE trains on (default 2,000,000)",
     )
     demo.add_argument(
+        "--sae-expansion",
+        type=int,
+        default=16,
+        help="SAE features per model dimension (default 16: 1,536 features for the tiny model)",
+    )
+    demo.add_argument(
         "--shifts", type=int, default=200, help="circular shifts for alignment p-values"
     )
     demo.add_argument(
@@ -77,7 +83,9 @@ def run_demo(args: argparse.Namespace) -> int:
             f"[4/7] {model.model_id} layer {', '.join(store.layers)}: {store.n_positions:,} "
             f"positions x {store.d_model} (both strands, {rate:,.0f}/s) -> {path}"
         )
-    _train_sae(path, out / "sae", args.sae_tokens, model, genome, progress=not args.quiet)
+    _train_sae(
+        path, out / "sae", args.sae_tokens, args.sae_expansion, model, genome, not args.quiet
+    )
     _align_and_rank(out, path, tracks, genome, args, progress=not args.quiet)
     print("Not built yet: export, report (see `genointerp --help`).")
     return 0
@@ -124,11 +132,13 @@ def _align_and_rank(out: Path, store: Path, tracks, genome, args, progress: bool
     )
 
 
-def _train_sae(store: Path, out: Path, tokens: int, model, genome, progress: bool) -> None:
+def _train_sae(
+    store: Path, out: Path, tokens: int, expansion: int, model, genome, progress: bool
+) -> None:
     from ..sae import DataConfig, OptimConfig, SAEConfig, SAETrainConfig, evaluate_sae, train_sae
 
     config = SAETrainConfig(
-        sae=SAEConfig(architecture="topk", k=32, expansion_factor=16),
+        sae=SAEConfig(architecture="topk", k=32, expansion_factor=expansion),
         data=DataConfig(store=str(store)),
         optim=OptimConfig(lr=1.6e-3),
         tokens=tokens,
@@ -136,7 +146,8 @@ def _train_sae(store: Path, out: Path, tokens: int, model, genome, progress: boo
     train_sae(config, out, progress=progress)
     metrics = evaluate_sae(out, store, positions=131072, model=model, genome=genome, windows=8)
     print(
-        f"[5/7] TopK SAE ({16 * model.d_model} features, k=32, {tokens:,} positions) -> {out}: "
+        f"[5/7] TopK SAE ({expansion * model.d_model:,} features, k=32, {tokens:,} positions) "
+        f"-> {out}: "
         f"held-out FVU {metrics.fvu:.3f}, L0 {metrics.l0:.1f}, dead {metrics.dead_fraction:.1%}, "
         f"loss recovered {metrics.loss.fraction:.3f} "
         f"({metrics.loss.spliced:.3f} bits/nt spliced vs {metrics.loss.clean:.3f} clean, "
