@@ -114,7 +114,9 @@ def main() -> None:
     if len(modes) > 1:
         tables["modes"] = compare_modes(modes)
     if not args.skip_other:
-        tables["other"] = other_genome(work, args, sae_al, neuron_al, probe_al, probe_source, layer)
+        tables["other"] = other_genome(
+            work, args, sae_al, neuron_al, probe_al, probe_source, layer, summary
+        )
     for name, table in tables.items():
         table.to_csv(work / f"table_{name}.tsv", sep="\t", index=False, float_format="%.4f")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -133,6 +135,7 @@ def compare(sae_al, neuron_al, probe_al) -> pd.DataFrame:
             "eF1": c["single_test_element_f1"],
             "precision": c["single_test_precision"],
             "el_recall": c["single_test_element_recall"],
+            "nt_recall": c["single_test_recall"],
             "auroc": c["single_test_auroc"],
             "q": c["single_q_value"],
             "set": c["set_features"],
@@ -141,8 +144,10 @@ def compare(sae_al, neuron_al, probe_al) -> pd.DataFrame:
             "set_q": c["set_q_value"],
             "neuron_eF1": n["single_test_element_f1"],
             "neuron_auroc": n["single_test_auroc"],
+            "neuron_q": n["single_q_value"],
             "probe_eF1": p["single_test_element_f1"],
             "probe_auroc": p["single_test_auroc"],
+            "probe_q": p["single_q_value"],
         }
     )
     table["beats_neuron"] = table["eF1"] > table["neuron_eF1"]
@@ -213,7 +218,9 @@ def compare_modes(modes: dict) -> pd.DataFrame:
     return pd.DataFrame(columns).reset_index()
 
 
-def other_genome(work, args, sae_al, neuron_al, probe_al, probe_source, layer) -> pd.DataFrame:
+def other_genome(
+    work, args, sae_al, neuron_al, probe_al, probe_source, layer, summary
+) -> pd.DataFrame:
     store_path = work / f"{OTHER}.acts.h5"
     stage(
         store_path,
@@ -232,8 +239,10 @@ def other_genome(work, args, sae_al, neuron_al, probe_al, probe_source, layer) -
     )
     whole = gi.align.WholeSplit()
     shared = [c for c in sae_al.counts.concepts if c in tracks.concepts]
+    features = gi.features.FeatureActivations(feats)
 
-    def transfer(alignment, source):
+    def transfer(alignment, source, **kw):
+        """E. coli's thresholds scored on the whole other genome, with p-values there."""
         counts = gi.align.count(
             source,
             tracks,
@@ -242,14 +251,50 @@ def other_genome(work, args, sae_al, neuron_al, probe_al, probe_source, layer) -
             concepts=shared,
             progress=True,
         )
-        return gi.align.transfer(alignment, counts).set_index("concept")
+        return gi.align.transfer(
+            alignment, counts, source=source, tracks=tracks, n_shifts=args.shifts, **kw
+        )
 
-    sae = transfer(sae_al, gi.features.FeatureActivations(feats))
-    neurons = transfer(neuron_al, gi.align.neurons(other_store, layer))
+    sae = transfer(sae_al, features).set_index("concept")
+    neurons = transfer(neuron_al, gi.align.neurons(other_store, layer)).set_index("concept")
     probe_other = gi.align.StoreSource(
         other_store, layer, probe_source.transform, probe_source.n_features
     )
-    probe = transfer(probe_al, probe_other)
+    probe = transfer(probe_al, probe_other).set_index("concept")
+    per_feature = transfer(sae_al, features, best="feature", min_effect=0.5)
+    per_feature.to_csv(work / "other_features.tsv", sep="\t", index=False, float_format="%.4f")
+    known = per_feature[(per_feature["element_f1"] >= 0.5) & (per_feature["q_value"] < 0.05)]
+    summary["other_known_with_ecoli_thresholds"] = int(len(known))
+    summary["other_known_concepts"] = known["concept"].value_counts().to_dict()
+    # the same pipeline with thresholds chosen on the other genome's own validation blocks
+    own = work / "other_sae"
+    stage(
+        own / "concepts.tsv",
+        f"align {OTHER} (own blocks)",
+        lambda: gi.align.align(
+            features,
+            tracks,
+            split=gi.align.BlockSplit(block=100_000),
+            n_shifts=args.shifts,
+            max_tests=args.max_tests,
+            progress=True,
+        ).write(own),
+    )
+    stage(
+        work / "other_catalog" / "catalog.tsv",
+        f"rank {OTHER}",
+        lambda: gi.rank.rank(
+            gi.align.Alignment.read(own),
+            features,
+            gi.datasets.load(OTHER).genome(),
+            tracks,
+            motifs=args.motifs,
+            decoder=gi.sae.load_sae(args.sae)[0].W_dec.detach().numpy(),
+            progress=True,
+        ).write(work / "other_catalog"),
+    )
+    catalog = pd.read_csv(work / "other_catalog" / "catalog.tsv", sep="\t")
+    summary["other_classes"] = catalog["class"].value_counts().to_dict()
     table = pd.DataFrame(
         {
             "elements": sae["elements"],
@@ -257,11 +302,17 @@ def other_genome(work, args, sae_al, neuron_al, probe_al, probe_source, layer) -
             "eF1": sae["element_f1"],
             "precision": sae["precision"],
             "el_recall": sae["element_recall"],
+            "nt_recall": sae["recall"],
             "auroc": sae["auroc"],
+            "q": sae["q_value"],
             "neuron_eF1": neurons["element_f1"],
+            "neuron_q": neurons["q_value"],
             "probe_eF1": probe["element_f1"],
+            "probe_q": probe["q_value"],
         }
     )
+    table["beats_neuron"] = table["eF1"] > table["neuron_eF1"]
+    table["beats_probe"] = table["eF1"] > table["probe_eF1"]
     return table.reset_index()
 
 

@@ -199,3 +199,54 @@ def test_feature_set_recovers_a_concept_split_by_codon_position():
     assert row["set_test_recall"] == pytest.approx(1.0)
     assert row["single_test_recall"] < 0.4
     assert row["set_test_precision"] == pytest.approx(1.0)
+
+
+def planted_source(tracks, lengths, fraction, seed):
+    """Feature 0 fires (value 1) on ``fraction`` of the gene positions; feature 1 is noise."""
+    rng = np.random.default_rng(seed)
+    dense = {}
+    for contig, n in lengths.items():
+        for strand in "+-":
+            a = np.zeros((n, 2), dtype=np.float32)
+            m = tracks.mask(contig, strand, 0, n, ["gene"])[0]
+            a[m & (rng.random(n) < fraction), 0] = 1.0
+            a[rng.random(n) < 0.05, 1] = 1.0
+            dense[(contig, strand)] = a
+    return ArraySource(dense)
+
+
+def test_transfer_scores_thresholds_on_another_genome_with_p_values():
+    tracks, lengths = nonoverlapping_case(seed=2)
+    result = gi.align.align(
+        planted_source(tracks, lengths, 1.0, 0), tracks, split=BlockSplit(block=500), n_shifts=50
+    )
+    other_tracks, other_lengths = nonoverlapping_case(seed=3)
+    other = planted_source(other_tracks, other_lengths, 0.5, 1)
+    counts = count(other, other_tracks, scale=result.counts.scale, split=WholeSplit())
+    table = gi.align.transfer(
+        result, counts, source=other, tracks=other_tracks, n_shifts=99, seed=0
+    ).set_index("concept")
+    row = table.loc["gene"]
+    assert row["feature"] == 0
+    # half of each gene's positions fire: every element found, every active position in a gene
+    positives = sum(
+        int(other_tracks.mask(c, s, 0, n, ["gene"])[0].sum())
+        for c, n in other_lengths.items()
+        for s in "+-"
+    )
+    assert row["precision"] == 1.0 and row["element_recall"] == 1.0
+    assert row["element_f1"] == 1.0 and row["positives"] == positives
+    assert 0.4 < row["recall"] < 0.6
+    assert row["p_value"] == pytest.approx(1 / 100) and row["q_value"] == pytest.approx(1 / 100)
+    per_feature = gi.align.transfer(
+        result,
+        counts,
+        best="feature",
+        source=other,
+        tracks=other_tracks,
+        min_effect=1.0,
+        n_shifts=99,
+    ).set_index("feature")
+    assert per_feature.loc[0, "concept"] == "gene" and per_feature.loc[0, "element_f1"] == 1.0
+    assert per_feature.loc[0, "p_value"] == pytest.approx(1 / 100)
+    assert per_feature.loc[1, "element_f1"] < 1.0 and np.isnan(per_feature.loc[1, "p_value"])

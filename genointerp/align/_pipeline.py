@@ -20,7 +20,7 @@ from ._counts import DEFAULT_FRACTIONS, RESOLUTION, AlignmentCounts, count, sour
 from ._null import N_SHIFTS, benjamini_hochberg, shift_test
 from ._positions import ConceptArrays, GenomeIndex, collect, indicator
 from ._score import best_per_concept, best_per_feature, choose
-from ._splits import BlockSplit
+from ._splits import BlockSplit, WholeSplit
 
 ALIGNMENT_TYPE = "alignment"
 ALIGNMENT_VERSION = "0.1.0"
@@ -267,39 +267,87 @@ def _greedy_set(cand, active, arrays, concept, val_split, metric, set_size):
     return members, union
 
 
-def transfer(alignment: Alignment, other: AlignmentCounts, split: str = "test") -> pd.DataFrame:
+def transfer(
+    alignment: Alignment,
+    other: AlignmentCounts,
+    split: str = "test",
+    *,
+    best: str = "concept",
+    source=None,
+    tracks=None,
+    min_effect: float = 0.0,
+    n_shifts: int = N_SHIFTS,
+    seed: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Score the thresholds chosen on one genome on another genome's counts.
 
-    ``other`` must be counted with ``scale=alignment.counts.scale``.  Returns the
-    per-concept best features (and per-feature best concepts) scored on ``other``.
+    ``other`` must be counted with ``scale=alignment.counts.scale``.  ``best="concept"``
+    scores each concept's best feature, ``best="feature"`` each feature's best concept
+    (both as chosen on the first genome), on ``split`` of ``other``.  Given the other
+    genome's ``source`` and ``tracks`` (counted with ``WholeSplit(split)``), rows whose
+    element-F1 there reaches ``min_effect`` get a circular-shift ``p_value`` on that
+    genome and a Benjamini-Hochberg ``q_value`` (the others keep NaN).
     """
     from ._score import scores
 
-    shared = [c for c in alignment.counts.concepts if c in other.concepts]
+    if best not in ("concept", "feature"):
+        raise ValueError(f"best must be 'concept' or 'feature', not {best!r}")
+    chosen = (
+        alignment.concepts.rename(
+            columns={"single_feature": "feature", "single_fraction": "fraction"}
+        )
+        if best == "concept"
+        else alignment.features
+    )
+    chosen = chosen[chosen["concept"].isin(other.concepts)]
     fractions = sorted(set(alignment.pairs["fraction"]))
     sc = scores(other, split, fractions)
     auroc = other.auroc(split)
-    rows = []
-    for _, r in alignment.concepts.iterrows():
-        if r["concept"] not in shared:
-            continue
-        c = other.concepts.index(r["concept"])
-        f, t = int(r["single_feature"]), fractions.index(float(r["single_fraction"]))
-        rows.append(
-            {
-                "concept": r["concept"],
-                "feature": f,
-                "fraction": r["single_fraction"],
-                **{
-                    k: float(sc[k][c, f, t])
-                    for k in ("element_f1", "precision", "recall", "element_recall", "f1")
-                },
-                "auroc": float(auroc[c, f]),
-                "positives": int(other.positives[other.split_index(split), c]),
-                "elements": int(other.elements[other.split_index(split), c]),
-            }
+    s = other.split_index(split)
+    c = np.array([other.concepts.index(x) for x in chosen["concept"]], dtype=np.int64)
+    f = chosen["feature"].to_numpy(dtype=np.int64)
+    t = np.array([fractions.index(float(x)) for x in chosen["fraction"]], dtype=np.int64)
+    table = pd.DataFrame(
+        {
+            "concept": chosen["concept"].to_numpy(),
+            "feature": f,
+            "fraction": chosen["fraction"].to_numpy(dtype=float),
+            **{
+                k: sc[k][c, f, t].astype(float)
+                for k in ("element_f1", "precision", "recall", "element_recall", "f1")
+            },
+            "auroc": auroc[c, f].astype(float),
+            "positives": other.positives[s, c].astype(np.int64),
+            "elements": other.elements[s, c].astype(np.int64),
+        }
+    )
+    if source is not None and tracks is not None:
+        tested = table[table["element_f1"] >= min_effect]
+        table["p_value"] = np.nan
+        table.loc[tested.index, "p_value"] = _transfer_p_values(
+            tested, other, source, tracks, split, n_shifts, seed, progress
         )
-    return pd.DataFrame(rows)
+        table["q_value"] = benjamini_hochberg(table["p_value"])
+    return table
+
+
+def _transfer_p_values(table, other, source, tracks, split, n_shifts, seed, progress):
+    if not len(table):
+        return []
+    index = GenomeIndex(dict(source.contigs), list(source.strands))
+    arrays = ConceptArrays(tracks, index, WholeSplit(split))
+    positions = collect(source, table["feature"], other.scale, other.resolution, index)
+    p_values = []
+    # by concept, so each concept's whole-genome arrays are built once
+    ordered = table.sort_values("concept")
+    for _, r in tqdm(ordered.iterrows(), total=len(ordered), desc="null", disable=not progress):
+        pos, lv = positions[int(r["feature"])]
+        on = indicator(index.size, pos[lv >= other.level_of(float(r["fraction"]))])
+        p_values.append(
+            shift_test(on, r["concept"], arrays, 0, n_shifts=n_shifts, seed=seed)["p_value"]
+        )
+    return pd.Series(p_values, index=ordered.index).reindex(table.index).to_numpy()
 
 
 __all__ = ["Alignment", "align", "source_scale", "transfer"]
