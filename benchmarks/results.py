@@ -87,22 +87,8 @@ def main() -> None:
     probe_al = run_align(
         "ecoli_probe", probe_source, candidates=1, min_effect=2.0, own_feature=True
     )
-    stage(
-        work / "ecoli_catalog" / "catalog.tsv",
-        "rank E. coli",
-        lambda: gi.rank.rank(
-            sae_al,
-            fa,
-            gi.datasets.load("ecoli_k12").genome(),
-            tracks,
-            motifs=args.motifs,
-            decoder=gi.sae.load_sae(args.sae)[0].W_dec.detach().numpy(),
-            progress=True,
-        ).write(work / "ecoli_catalog"),
-    )
-    catalog = pd.read_csv(work / "ecoli_catalog" / "catalog.tsv", sep="\t")
     summary = {
-        "classes": catalog["class"].value_counts().to_dict(),
+        "classes": rank_classes(work / "ecoli_catalog", sae_al, fa, "ecoli_k12", tracks, args),
         "features": int(fa.d_sae),
     }
     tables = {"ecoli": compare(sae_al, neuron_al, probe_al)}
@@ -122,6 +108,24 @@ def main() -> None:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     (work / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
+
+
+def rank_classes(out: Path, alignment, features, dataset: str, tracks, args) -> dict:
+    """Rank (cached in ``out``) and count the features of each class."""
+    stage(
+        out / "catalog.tsv",
+        f"rank {dataset}",
+        lambda: gi.rank.rank(
+            alignment,
+            features,
+            gi.datasets.load(dataset).genome(),
+            tracks,
+            motifs=args.motifs,
+            decoder=gi.sae.load_sae(args.sae)[0].W_dec.detach().numpy(),
+            progress=True,
+        ).write(out),
+    )
+    return pd.read_csv(out / "catalog.tsv", sep="\t")["class"].value_counts().to_dict()
 
 
 def compare(sae_al, neuron_al, probe_al) -> pd.DataFrame:
@@ -280,21 +284,9 @@ def other_genome(
             progress=True,
         ).write(own),
     )
-    stage(
-        work / "other_catalog" / "catalog.tsv",
-        f"rank {OTHER}",
-        lambda: gi.rank.rank(
-            gi.align.Alignment.read(own),
-            features,
-            gi.datasets.load(OTHER).genome(),
-            tracks,
-            motifs=args.motifs,
-            decoder=gi.sae.load_sae(args.sae)[0].W_dec.detach().numpy(),
-            progress=True,
-        ).write(work / "other_catalog"),
+    summary["other_classes"] = rank_classes(
+        work / "other_catalog", gi.align.Alignment.read(own), features, OTHER, tracks, args
     )
-    catalog = pd.read_csv(work / "other_catalog" / "catalog.tsv", sep="\t")
-    summary["other_classes"] = catalog["class"].value_counts().to_dict()
     table = pd.DataFrame(
         {
             "elements": sae["elements"],
