@@ -105,7 +105,7 @@ def test_mismatched_sae_is_refused(setup):
 
 def test_cli_encode_align_then_rank(setup, capsys):
     from genointerp.cli import main
-    from tests.builders import random_genome
+    from tests.builders import random_sequence
     from tests.test_align import make_tracks
 
     tmp, store, sae_dir, _ = setup
@@ -170,19 +170,28 @@ def test_cli_encode_align_then_rank(setup, capsys):
     assert sc["element_f1"][c, int(row["feature"]), t] == pytest.approx(
         row["test_element_f1"], rel=1e-7
     )
-    genome = random_genome({"synthetic": N}, seed=N)
-    fa = gi.features.FeatureActivations(tmp / "f.h5")
-    catalog = gi.rank.rank(
-        alignment, fa, genome, tracks, settings=gi.rank.RankSettings(n_sites=10, evidence=3)
-    )
-    catalog.write(tmp / "cat")
+    sequence = random_sequence(N, seed=N)
+    (tmp / "genome.fa").write_text(f">synthetic\n{sequence}\n")
+    rank = ["rank", "--alignment", str(tmp / "al"), "--features", str(tmp / "f.h5")]
+    rank += ["--tracks", str(tmp / "tracks.h5"), "--genome", str(tmp / "genome.fa")]
+    assert main([*rank, "--sae", str(sae_dir), "-o", str(tmp / "cat")]) == 0
     import anndata as ad
+    import pandas as pd
+    import scanpy as sc
 
     adata = ad.read_h5ad(tmp / "cat" / "catalog.h5ad")
-    assert adata.shape == (F, 2)
+    assert adata.shape == (F, 2) and adata.obsm["decoder"].shape == (F, D)
     assert set(adata.obs["class"]) <= set(gi.rank.CLASSES)
-    sites = catalog.sites
+    # scanpy clusters the features straight from the catalog (by their concept profile)
+    sc.pp.neighbors(adata, n_neighbors=5, use_rep="X")
+    sc.tl.leiden(adata, flavor="igraph", n_iterations=2, directed=False)
+    assert adata.obs["leiden"].nunique() >= 1 and adata.obs["leiden"].notna().all()
+    sites = pd.read_csv(tmp / "cat" / "top_sites.tsv", sep="\t")
     assert (sites["context"].str.len() == 21).all()
+    # each context is centred on its site's base in the genome
+    assert all(
+        c[10] == sequence[p] for c, p in zip(sites["context_plus"], sites["position"], strict=True)
+    )
     # the '-' pass reads the reverse complement of the '+' context
     minus = sites[sites["strand"] == "-"].iloc[0]
     assert minus["context"] == gi.rank._sites.revcomp(minus["context_plus"])
