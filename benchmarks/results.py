@@ -40,7 +40,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("results_work"))
     ap.add_argument("--motifs", type=Path, help="JASPAR MEME file")
     ap.add_argument("--shifts", type=int, default=1000)
-    ap.add_argument("--max-tests", type=int, default=200, help="per-feature null tests")
+    ap.add_argument("--feature-shifts", type=int, default=200, help="for per-feature tests")
+    ap.add_argument("--max-tests", type=int, default=None, help="cap on per-feature tests")
     ap.add_argument("--sae-tokens", type=int, default=2_000_000, help="joint and control SAEs")
     ap.add_argument("--skip-other", action="store_true")
     ap.add_argument("--skip-joint", action="store_true")
@@ -72,6 +73,7 @@ def main() -> None:
                 tracks,
                 split=split,
                 n_shifts=args.shifts,
+                feature_shifts=args.feature_shifts,
                 max_tests=args.max_tests,
                 progress=True,
                 **kw,
@@ -245,7 +247,7 @@ def other_genome(
     shared = [c for c in sae_al.counts.concepts if c in tracks.concepts]
     features = gi.features.FeatureActivations(feats)
 
-    def transfer(alignment, source, **kw):
+    def transfer(alignment, source, shifts=args.shifts, **kw):
         """E. coli's thresholds scored on the whole other genome, with p-values there."""
         counts = gi.align.count(
             source,
@@ -256,7 +258,7 @@ def other_genome(
             progress=True,
         )
         return gi.align.transfer(
-            alignment, counts, source=source, tracks=tracks, n_shifts=args.shifts, **kw
+            alignment, counts, source=source, tracks=tracks, n_shifts=shifts, **kw
         )
 
     sae = transfer(sae_al, features).set_index("concept")
@@ -265,7 +267,7 @@ def other_genome(
         other_store, layer, probe_source.transform, probe_source.n_features
     )
     probe = transfer(probe_al, probe_other).set_index("concept")
-    per_feature = transfer(sae_al, features, best="feature", min_effect=0.5)
+    per_feature = transfer(sae_al, features, args.feature_shifts, best="feature", min_effect=0.5)
     per_feature.to_csv(work / "other_features.tsv", sep="\t", index=False, float_format="%.4f")
     known = per_feature[(per_feature["element_f1"] >= 0.5) & (per_feature["q_value"] < 0.05)]
     summary["other_known_with_ecoli_thresholds"] = int(len(known))
@@ -280,6 +282,7 @@ def other_genome(
             tracks,
             split=gi.align.BlockSplit(block=100_000),
             n_shifts=args.shifts,
+            feature_shifts=args.feature_shifts,
             max_tests=args.max_tests,
             progress=True,
         ).write(own),

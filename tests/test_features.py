@@ -195,3 +195,36 @@ def test_cli_encode_align_then_rank(setup, capsys):
     # the '-' pass reads the reverse complement of the '+' context
     minus = sites[sites["strand"] == "-"].iloc[0]
     assert minus["context"] == gi.rank._sites.revcomp(minus["context_plus"])
+
+
+def test_classes_follow_the_documented_rule():
+    import pandas as pd
+
+    rows = {  # density, test eF1, q, motif IC, reproducibility, shape -> class
+        "dead": (0.0, 0.9, 0.001, 9.0, 0.9, "dead"),
+        "known": (0.01, 0.8, 0.001, 0.0, 0.0, "broad"),
+        "dense": (0.5, 0.2, 0.5, 9.0, 0.9, "motif"),
+        "candidate_novel": (0.01, 0.1, 0.5, 9.0, 0.9, "motif"),
+        "periodic candidate": (0.01, 0.1, np.nan, 0.0, 0.9, "periodic"),
+        "strong but untested": (0.01, 0.9, np.nan, 9.0, 0.9, "motif"),
+        "strong, not significant": (0.01, 0.9, 0.2, 9.0, 0.9, "motif"),
+        "unreproducible": (0.01, 0.1, 0.5, 9.0, 0.2, "motif"),
+        "unstructured": (0.01, 0.1, 0.5, 1.0, 0.9, "broad"),
+    }
+    table = pd.DataFrame(
+        rows.values(),
+        index=list(rows),
+        columns=["density", "test_element_f1", "q_value", "motif_ic", "reproducibility", "shape"],
+    )
+    got = dict(zip(rows, gi.rank.classify(table, gi.rank.RankSettings()), strict=True))
+    assert got == {
+        "dead": "dead",
+        "known": "known",
+        "dense": "dense",
+        "candidate_novel": "candidate_novel",
+        "periodic candidate": "candidate_novel",
+        "strong but untested": "uncharacterised",
+        "strong, not significant": "uncharacterised",
+        "unreproducible": "uncharacterised",
+        "unstructured": "uncharacterised",
+    }

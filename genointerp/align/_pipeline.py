@@ -109,6 +109,7 @@ def align(
     min_effect: float = 0.5,
     max_tests: int | None = None,
     n_shifts: int = N_SHIFTS,
+    feature_shifts: int | None = None,
     seed: int = 0,
     own_feature: bool = False,
     progress: bool = False,
@@ -121,7 +122,10 @@ def align(
     validation by ``set_metric`` (default per-nucleotide F1: a union's point is to cover
     more of the concept's positions, which element-F1 does not reward).
     Best matches whose validation ``metric`` reaches ``min_effect`` get a circular-shift
-    p-value on test (``n_shifts`` shifts) and Benjamini-Hochberg q-values.
+    p-value on test (``feature_shifts`` shifts, default ``n_shifts``; the per-concept
+    best single features and sets use ``n_shifts``) and Benjamini-Hochberg q-values.
+    With S shifts the smallest p-value is 1/(S+1), so 200 shifts already let a
+    thousand tests all reach q < 0.05.
     ``max_tests``: test at most this many per-feature best matches (the best on
     validation); the others keep p = NaN and cannot be called known.
     ``own_feature``: feature ``c`` may only match concept ``c`` (probe outputs).
@@ -207,7 +211,7 @@ def align(
             r["concept"],
             arrays,
             split_id["test"],
-            n_shifts=n_shifts,
+            n_shifts=feature_shifts or n_shifts,
             seed=seed,
         )
         per_feature.loc[i, "p_value"] = sig["p_value"]
@@ -224,6 +228,8 @@ def align(
         "candidates": candidates,
         "min_effect": min_effect,
         "n_shifts": n_shifts,
+        "feature_shifts": feature_shifts or n_shifts,
+        "max_tests": max_tests,
         "seed": seed,
     }
     return Alignment(counts, pairs, concept_table, per_feature, settings)

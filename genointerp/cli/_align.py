@@ -40,6 +40,15 @@ def register(sub) -> None:
     align.add_argument("--metric", default="element_f1", help="element_f1 (default) or f1")
     align.add_argument("--shifts", type=int, default=1000, help="circular shifts for p-values")
     align.add_argument(
+        "--feature-shifts",
+        type=int,
+        default=None,
+        help="circular shifts for the per-feature tests (default: --shifts)",
+    )
+    align.add_argument(
+        "--max-tests", type=int, default=None, help="test at most this many per-feature matches"
+    )
+    align.add_argument(
         "--min-effect",
         type=float,
         default=0.5,
@@ -109,6 +118,8 @@ def _align(args: argparse.Namespace) -> int:
         fractions=fractions,
         metric=args.metric,
         n_shifts=args.shifts,
+        feature_shifts=args.feature_shifts,
+        max_tests=args.max_tests,
         min_effect=args.min_effect,
         own_feature=bool(args.probe),
         progress=True,

@@ -15,7 +15,7 @@ from ._motifs import (
     reverse_complement,
     trim,
 )
-from ._rank import CLASSES, Catalog, RankSettings, rank
+from ._rank import CLASSES, Catalog, RankSettings, classify, rank
 
 __all__ = [
     "CLASSES",
@@ -23,6 +23,7 @@ __all__ = [
     "Motif",
     "RankSettings",
     "best_match",
+    "classify",
     "compare",
     "information_content",
     "plot_logo",

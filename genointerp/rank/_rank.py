@@ -5,7 +5,9 @@ Classes (in this order; the first that applies):
 * ``dead``: never active;
 * ``known``: best concept's held-out (test) element-F1 >= ``known_f1`` and q < ``alpha``;
 * ``dense``: active at more than ``dense`` of all positions;
-* ``candidate_novel``: structured and reproducible (below) with no known match;
+* ``candidate_novel``: structured and reproducible (below) with no known match: its best
+  concept's held-out element-F1 is below ``known_f1`` (a strong match that was not
+  tested, or not significant, is not novel);
 * ``uncharacterised``: everything else.
 
 Structure and reproducibility come from the feature's top sites: a PWM is built from
@@ -103,6 +105,26 @@ class Catalog:
         return folder
 
 
+def classify(table: pd.DataFrame, settings: RankSettings) -> np.ndarray:
+    """Class of each feature (see the module docstring) from its row of the catalog:
+    ``density``, ``test_element_f1``, ``q_value``, ``motif_ic``, ``reproducibility``, ``shape``.
+    """
+    match = table["test_element_f1"].fillna(0.0)
+    dead = table["density"] <= 0
+    known = (match >= settings.known_f1) & (table["q_value"] < settings.alpha)
+    dense = table["density"] > settings.dense
+    structured = (table["motif_ic"] >= settings.min_ic) | table["shape"].isin(
+        ["periodic", "element"]
+    )
+    reproducible = table["reproducibility"] >= settings.min_reproducibility
+    candidate = (match < settings.known_f1) & structured & reproducible
+    return np.select(
+        [dead, known, dense, candidate],
+        ["dead", "known", "dense", "candidate_novel"],
+        default="uncharacterised",
+    )
+
+
 def rank(
     alignment,
     features,
@@ -151,28 +173,15 @@ def rank(
         ].rename(columns={"concept": "best_concept"}),
         on="feature",
     )
-    known = (table["test_element_f1"] >= settings.known_f1) & (table["q_value"] < settings.alpha)
-    dead = table["density"] <= 0
-    dense = table["density"] > settings.dense
-    alive = ~dead & ~dense & ~known
     block = alignment.settings.get("block") or 100_000
     split = BlockSplit(block=block, names=tuple(alignment.settings["split_names"]))
-    wanted = table.loc[~dead, "feature"].to_numpy()
+    wanted = table.loc[table["density"] > 0, "feature"].to_numpy()
     sites = top_sites(features, wanted, split, settings.n_sites)
     sites = add_context(sites, genome, settings.flank)
     ic, repro, pwm_val = _motif_scores(sites, len(split.names))
     table["motif_ic"] = table["feature"].map(ic).astype(float)
     table["reproducibility"] = table["feature"].map(repro).astype(float)
-    structured = (table["motif_ic"] >= settings.min_ic) | table["shape"].isin(
-        ["periodic", "element"]
-    )
-    reproducible = table["reproducibility"] >= settings.min_reproducibility
-    candidate = alive & structured & reproducible
-    table["class"] = np.select(
-        [dead, known, dense, candidate],
-        ["dead", "known", "dense", "candidate_novel"],
-        default="uncharacterised",
-    )
+    table["class"] = classify(table, settings)
     novelty = (
         table["reproducibility"].clip(0, 1)
         * (table["motif_ic"] / 8).clip(0, 1)
