@@ -65,19 +65,18 @@ def main() -> None:
 
     def run_align(name, source, **kw):
         out = work / name
+        settings = {
+            "split": split,
+            "n_shifts": args.shifts,
+            "feature_shifts": args.feature_shifts,
+            "max_tests": args.max_tests,
+            "progress": True,
+            **kw,
+        }
         stage(
             out / "concepts.tsv",
             f"align {name}",
-            lambda: gi.align.align(
-                source,
-                tracks,
-                split=split,
-                n_shifts=args.shifts,
-                feature_shifts=args.feature_shifts,
-                max_tests=args.max_tests,
-                progress=True,
-                **kw,
-            ).write(out),
+            lambda: gi.align.align(source, tracks, **settings).write(out),
         )
         return gi.align.Alignment.read(out)
 
@@ -191,7 +190,8 @@ def joint_mode(work, args, store, layer, tracks, run_align):
     """The same number of features (1,536) trained on the joint strand view."""
     joint = store.joint_layer(layer)
     sae_dir = train(work, "joint_sae", args.store, joint, 8, args.sae_tokens)
-    return run_align("ecoli_joint", encode(work, "joint", store, sae_dir, tracks, joint))
+    features = encode(work, "joint", store, sae_dir, tracks, joint)
+    return run_align("ecoli_joint", features, max_tests=0)  # per-concept tables only
 
 
 def random_control(work, args, layer, tracks, run_align):
@@ -210,7 +210,8 @@ def random_control(work, args, layer, tracks, run_align):
     )
     sae_dir = train(work, "random_sae", store_path, layer, 16, args.sae_tokens)
     store = gi.acts.ActivationStore(store_path)
-    return run_align("ecoli_random", encode(work, "random", store, sae_dir, tracks, layer))
+    features = encode(work, "random", store, sae_dir, tracks, layer)
+    return run_align("ecoli_random", features, max_tests=0)  # per-concept tables only
 
 
 def compare_modes(modes: dict) -> pd.DataFrame:
