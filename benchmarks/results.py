@@ -89,15 +89,17 @@ def main() -> None:
         "ecoli_probe", probe_source, candidates=1, min_effect=2.0, own_feature=True
     )
     summary = {
-        "classes": rank_classes(work / "ecoli_catalog", sae_al, fa, "ecoli_k12", tracks, args),
+        "classes": rank_classes(
+            work / "ecoli_catalog", sae_al, fa, "ecoli_k12", tracks, args, args.sae
+        ),
         "features": int(fa.d_sae),
     }
     tables = {"ecoli": compare(sae_al, neuron_al, probe_al)}
     modes = {"single strand": sae_al}
     if not args.skip_joint:
-        modes["joint strands"] = joint_mode(work, args, store, layer, tracks, run_align)
+        modes["joint strands"] = joint_mode(work, args, store, layer, tracks, run_align, summary)
     if not args.skip_random:
-        modes["random-init model"] = random_control(work, args, layer, tracks, run_align)
+        modes["random-init model"] = random_control(work, args, layer, tracks, run_align, summary)
     if len(modes) > 1:
         tables["modes"] = compare_modes(modes)
     if not args.skip_other:
@@ -111,8 +113,9 @@ def main() -> None:
     print(json.dumps(summary, indent=2))
 
 
-def rank_classes(out: Path, alignment, features, dataset: str, tracks, args) -> dict:
-    """Rank (cached in ``out``) and count the features of each class."""
+def rank_classes(out: Path, alignment, features, dataset: str, tracks, args, sae_dir) -> dict:
+    """Rank (cached in ``out``) and count the features of each class; also count the
+    matches at the known effect size (test element-F1 >= 0.5), tested or not."""
     stage(
         out / "catalog.tsv",
         f"rank {dataset}",
@@ -122,11 +125,14 @@ def rank_classes(out: Path, alignment, features, dataset: str, tracks, args) -> 
             gi.datasets.load(dataset).genome(),
             tracks,
             motifs=args.motifs,
-            decoder=gi.sae.load_sae(args.sae)[0].W_dec.detach().numpy(),
+            decoder=gi.sae.load_sae(sae_dir)[0].W_dec.detach().numpy(),
             progress=True,
         ).write(out),
     )
-    return pd.read_csv(out / "catalog.tsv", sep="\t")["class"].value_counts().to_dict()
+    catalog = pd.read_csv(out / "catalog.tsv", sep="\t")
+    classes = catalog["class"].value_counts().to_dict()
+    classes["matches_f1_0.5"] = int((catalog["test_element_f1"] >= 0.5).sum())
+    return classes
 
 
 def compare(sae_al, neuron_al, probe_al) -> pd.DataFrame:
@@ -186,15 +192,19 @@ def encode(work: Path, name: str, store, sae_dir: Path, tracks, layer: str):
     return gi.features.FeatureActivations(path)
 
 
-def joint_mode(work, args, store, layer, tracks, run_align):
+def joint_mode(work, args, store, layer, tracks, run_align, summary):
     """The same number of features (1,536) trained on the joint strand view."""
     joint = store.joint_layer(layer)
     sae_dir = train(work, "joint_sae", args.store, joint, 8, args.sae_tokens)
     features = encode(work, "joint", store, sae_dir, tracks, joint)
-    return run_align("ecoli_joint", features, max_tests=0)  # per-concept tables only
+    al = run_align("ecoli_joint", features, max_tests=0)  # per-concept tables only
+    summary["joint_classes"] = rank_classes(
+        work / "joint_catalog", al, features, "ecoli_k12", tracks, args, sae_dir
+    )
+    return al
 
 
-def random_control(work, args, layer, tracks, run_align):
+def random_control(work, args, layer, tracks, run_align, summary):
     """The demo pipeline on a randomly initialised copy of the built-in model."""
     store_path = work / "random.acts.h5"
     stage(
@@ -211,7 +221,11 @@ def random_control(work, args, layer, tracks, run_align):
     sae_dir = train(work, "random_sae", store_path, layer, 16, args.sae_tokens)
     store = gi.acts.ActivationStore(store_path)
     features = encode(work, "random", store, sae_dir, tracks, layer)
-    return run_align("ecoli_random", features, max_tests=0)  # per-concept tables only
+    al = run_align("ecoli_random", features, max_tests=0)  # per-concept tables only
+    summary["random_classes"] = rank_classes(
+        work / "random_catalog", al, features, "ecoli_k12", tracks, args, sae_dir
+    )
+    return al
 
 
 def compare_modes(modes: dict) -> pd.DataFrame:
@@ -289,7 +303,13 @@ def other_genome(
         ).write(own),
     )
     summary["other_classes"] = rank_classes(
-        work / "other_catalog", gi.align.Alignment.read(own), features, OTHER, tracks, args
+        work / "other_catalog",
+        gi.align.Alignment.read(own),
+        features,
+        OTHER,
+        tracks,
+        args,
+        args.sae,
     )
     table = pd.DataFrame(
         {

@@ -57,8 +57,9 @@ class RankSettings:
     """Top sites per feature and split."""
     flank: int = 10
     """Nucleotides each side of a site in its context window."""
-    evidence: int = 60
-    """Features (known and candidates, best first) that get JASPAR matches and logos."""
+    evidence: int = 30
+    """Features of each class, known and candidate novel (best first), that get JASPAR
+    matches and logos."""
 
 
 @dataclass
@@ -190,10 +191,14 @@ def rank(
     table["novelty"] = np.where(table["class"] == "candidate_novel", novelty, np.nan)
     order = pd.concat(
         [
-            table[table["class"] == "known"].sort_values("test_element_f1", ascending=False),
-            table[table["class"] == "candidate_novel"].sort_values("novelty", ascending=False),
+            table[table["class"] == "known"]
+            .sort_values("test_element_f1", ascending=False)
+            .head(settings.evidence),
+            table[table["class"] == "candidate_novel"]
+            .sort_values("novelty", ascending=False)
+            .head(settings.evidence),
         ]
-    )["feature"].head(settings.evidence)
+    )["feature"]
     motifs = read_meme(motifs) if isinstance(motifs, str | Path) else motifs
     matches = _matches(order, pwm_val, motifs, progress)
     table = table.merge(
