@@ -15,11 +15,13 @@ def revcomp(seq: str) -> str:
     return seq.translate(_COMPLEMENT)[::-1]
 
 
-def top_sites(features, features_wanted, split, n: int = 50) -> pd.DataFrame:
-    """The ``n`` strongest positions of each wanted feature in each split (one pass).
+def top_sites(features, features_wanted, split, n: int = 50, chunk_rows: int = 1 << 20):
+    """Up to ``n`` strongest positions of each wanted feature in each split (one pass).
 
     A per-feature cut from the statistics' histogram keeps only values in the top
-    bins, so the pass stores a few hundred candidates per feature, never a genome.
+    bins (at least ``2n`` values over both splits, so a split may get fewer than ``n``
+    sites; together they get at least ``n``), and after every chunk only the best ``n`` per feature and split are kept, so
+    memory stays bounded even for features whose values pile up in one bin.
     """
     stats = features.stats
     wanted = np.zeros(features.d_sae, dtype=bool)
@@ -29,32 +31,49 @@ def top_sites(features, features_wanted, split, n: int = 50) -> pd.DataFrame:
     enough = above >= 2 * n
     first = np.where(enough.any(1), N_BINS - 1 - np.argmax(enough[:, ::-1], axis=1), 0)
     cut = (10.0 ** (LOG_LO + first / BINS_PER_DECADE)).astype(np.float32)
-    parts = []
-    for chunk in features.chunks():
+    best = None
+    for chunk in features.chunks(chunk_rows):
         feats = chunk.indices.astype(np.int64)
         values = chunk.values.astype(np.float32)
         keep = wanted[feats] & (values >= cut[feats])
         if not keep.any():
             continue
+        feats, values = feats[keep], values[keep]
         pos = chunk.start + chunk.rows[keep]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "feature": feats[keep],
-                    "contig": chunk.contig,
-                    "strand": chunk.strand,
-                    "position": pos,
-                    "activation": values[keep],
-                    "split": split.of(chunk.contig, pos),
-                }
-            )
+        where = split.of(chunk.contig, pos)
+        top = _head(feats, where, values, n)  # this chunk's best n per feature and split
+        part = pd.DataFrame(
+            {
+                "feature": feats[top],
+                "contig": chunk.contig,
+                "strand": chunk.strand,
+                "position": pos[top],
+                "activation": values[top],
+                "split": where[top],
+            }
         )
-    if not parts:
+        best = _best(part if best is None else pd.concat([best, part], ignore_index=True), n)
+    if best is None:
         return pd.DataFrame(
             columns=["feature", "contig", "strand", "position", "activation", "split"]
         )
-    table = pd.concat(parts, ignore_index=True)
-    table = table.sort_values(["feature", "split", "activation"], ascending=[True, True, False])
+    return best
+
+
+def _head(feats, where, values, n: int) -> np.ndarray:
+    """Indices of the ``n`` highest values per (feature, split) group."""
+    order = np.lexsort((-values, where, feats))
+    group = feats[order] * 256 + where[order]
+    starts = np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1]]))
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
+    return order[rank < n]
+
+
+def _best(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` highest activations per feature and split (ties: earlier rows first)."""
+    table = table.sort_values(
+        ["feature", "split", "activation"], ascending=[True, True, False], kind="stable"
+    )
     return table.groupby(["feature", "split"], sort=False).head(n).reset_index(drop=True)
 
 
