@@ -4,7 +4,7 @@ Usage::
 
     GENOINTERP_DATA_MIRROR=/work/shared/data python benchmarks/align.py \
         [--positions 4641652] [--features 4096] [--concepts 20] [--k 32] \
-        [--peer-features 8] [--chunk-rows 1048576]
+        [--peer-features 8] [--chunk-rows 262144]
 
 Concept tracks are real: the E. coli K-12 tracks of the ``prokaryote`` catalog, built
 from the data mirror, keeping the ``--concepts`` concepts with the most elements.
@@ -358,7 +358,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concepts", type=int, default=20)
     parser.add_argument("--k", type=int, default=32, help="active features per position")
     parser.add_argument("--peer-features", type=int, default=8, help="0: skip the plain reference")
-    parser.add_argument("--chunk-rows", type=int, default=1 << 20)
+    parser.add_argument(
+        "--chunk-rows", type=int, default=1 << 18, help="engine chunk (its default)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
 
