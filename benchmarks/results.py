@@ -135,6 +135,15 @@ def rank_classes(out: Path, alignment, features, dataset: str, tracks, args, sae
     return classes
 
 
+def verdict(ours: pd.Series, baseline: pd.Series) -> np.ndarray:
+    """yes / no / tie (within 0.005) / "-" (both below 0.01: nothing represented)."""
+    return np.select(
+        [np.maximum(ours, baseline) < 0.01, (ours - baseline).abs() < 0.005, ours > baseline],
+        ["-", "tie", "yes"],
+        default="no",
+    )
+
+
 def compare(sae_al, neuron_al, probe_al) -> pd.DataFrame:
     c = sae_al.concepts.set_index("concept")
     n = neuron_al.concepts.set_index("concept")
@@ -161,8 +170,8 @@ def compare(sae_al, neuron_al, probe_al) -> pd.DataFrame:
             "probe_q": p["single_q_value"],
         }
     )
-    table["beats_neuron"] = table["eF1"] > table["neuron_eF1"]
-    table["beats_probe"] = table["eF1"] > table["probe_eF1"]
+    table["beats_neuron"] = verdict(table["eF1"], table["neuron_eF1"])
+    table["beats_probe"] = verdict(table["eF1"], table["probe_eF1"])
     return table.reset_index()
 
 
@@ -327,8 +336,8 @@ def other_genome(
             "probe_q": probe["q_value"],
         }
     )
-    table["beats_neuron"] = table["eF1"] > table["neuron_eF1"]
-    table["beats_probe"] = table["eF1"] > table["probe_eF1"]
+    table["beats_neuron"] = verdict(table["eF1"], table["neuron_eF1"])
+    table["beats_probe"] = verdict(table["eF1"], table["probe_eF1"])
     return table.reset_index()
 
 
