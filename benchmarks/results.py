@@ -135,6 +135,13 @@ def rank_classes(out: Path, alignment, features, dataset: str, tracks, args, sae
     return classes
 
 
+def with_verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """Add whether the SAE's best feature beats the best neuron and the probe."""
+    table["beats_neuron"] = verdict(table["eF1"], table["neuron_eF1"])
+    table["beats_probe"] = verdict(table["eF1"], table["probe_eF1"])
+    return table.reset_index()
+
+
 def verdict(ours: pd.Series, baseline: pd.Series) -> np.ndarray:
     """yes / no / tie (within 0.005) / "-" (both below 0.01: nothing represented)."""
     return np.select(
@@ -170,9 +177,7 @@ def compare(sae_al, neuron_al, probe_al) -> pd.DataFrame:
             "probe_q": p["single_q_value"],
         }
     )
-    table["beats_neuron"] = verdict(table["eF1"], table["neuron_eF1"])
-    table["beats_probe"] = verdict(table["eF1"], table["probe_eF1"])
-    return table.reset_index()
+    return with_verdicts(table)
 
 
 def train(work: Path, name: str, store: Path, layer: str, expansion: int, tokens: int) -> Path:
@@ -336,9 +341,7 @@ def other_genome(
             "probe_q": probe["q_value"],
         }
     )
-    table["beats_neuron"] = verdict(table["eF1"], table["neuron_eF1"])
-    table["beats_probe"] = verdict(table["eF1"], table["probe_eF1"])
-    return table.reset_index()
+    return with_verdicts(table)
 
 
 if __name__ == "__main__":
