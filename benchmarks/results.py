@@ -250,7 +250,12 @@ def compare_modes(modes: dict) -> pd.DataFrame:
         columns[f"{name}: eF1"] = c["single_test_element_f1"]
         columns[f"{name}: q"] = c["single_q_value"]
         columns[f"{name}: set eF1"] = c["set_test_element_f1"]
-    return pd.DataFrame(columns).reset_index()
+    table = pd.DataFrame(columns)
+    if "random-init model" in modes:
+        table["single strand beats random-init"] = verdict(
+            table["single strand: eF1"], table["random-init model: eF1"]
+        )
+    return table.reset_index()
 
 
 def other_genome(
