@@ -281,9 +281,9 @@ def other_genome(
     shared = [c for c in sae_al.counts.concepts if c in tracks.concepts]
     features = gi.features.FeatureActivations(feats)
 
-    def transfer(alignment, source, shifts=args.shifts, **kw):
-        """E. coli's thresholds scored on the whole other genome, with p-values there."""
-        counts = gi.align.count(
+    def counted(alignment, source):
+        """The other genome's counts at E. coli's scale (one pass per source)."""
+        return gi.align.count(
             source,
             tracks,
             scale=alignment.counts.scale,
@@ -291,17 +291,24 @@ def other_genome(
             concepts=shared,
             progress=True,
         )
+
+    def transfer(alignment, source, counts=None, shifts=args.shifts, **kw):
+        """E. coli's thresholds scored on the whole other genome, with p-values there."""
+        counts = counts if counts is not None else counted(alignment, source)
         return gi.align.transfer(
             alignment, counts, source=source, tracks=tracks, n_shifts=shifts, **kw
         )
 
-    sae = transfer(sae_al, features).set_index("concept")
+    sae_counts = counted(sae_al, features)
+    sae = transfer(sae_al, features, sae_counts).set_index("concept")
     neurons = transfer(neuron_al, gi.align.neurons(other_store, layer)).set_index("concept")
     probe_other = gi.align.StoreSource(
         other_store, layer, probe_source.transform, probe_source.n_features
     )
     probe = transfer(probe_al, probe_other).set_index("concept")
-    per_feature = transfer(sae_al, features, args.feature_shifts, best="feature", min_effect=0.5)
+    per_feature = transfer(
+        sae_al, features, sae_counts, args.feature_shifts, best="feature", min_effect=0.5
+    )
     per_feature.to_csv(work / "other_features.tsv", sep="\t", index=False, float_format="%.4f")
     known = per_feature[(per_feature["element_f1"] >= 0.5) & (per_feature["q_value"] < 0.05)]
     summary["other_known_with_ecoli_thresholds"] = int(len(known))

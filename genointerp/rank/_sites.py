@@ -18,10 +18,10 @@ def revcomp(seq: str) -> str:
 def top_sites(features, features_wanted, split, n: int = 50, chunk_rows: int = 1 << 20):
     """Up to ``n`` strongest positions of each wanted feature in each split (one pass).
 
-    A per-feature cut from the statistics' histogram keeps only values in the top
-    bins (at least ``2n`` values over both splits, so a split may get fewer than ``n``
-    sites; together they get at least ``n``), and after every chunk only the best ``n`` per feature and split are kept, so
-    memory stays bounded even for features whose values pile up in one bin.
+    A per-feature cut from the statistics' histogram keeps only values in the top bins:
+    at least ``2n`` over both splits, so one split may get fewer than ``n`` sites but the
+    two together get at least ``n``.  After every chunk only the best ``n`` per feature
+    and split are kept, so memory stays bounded even when values pile up in one bin.
     """
     stats = features.stats
     wanted = np.zeros(features.d_sae, dtype=bool)
