@@ -8,8 +8,8 @@ Use it namespaced, as in scanpy::
 
 Sub-packages follow the data flow: ``datasets`` -> ``io`` -> ``concepts`` ->
 ``models`` -> ``acts`` -> ``sae`` -> ``features`` -> ``align`` -> ``rank`` ->
-``export`` / ``pl``.  They are imported on first use, so ``import genointerp``
-stays fast and never touches the network.
+``export`` / ``pl`` / ``view`` / ``report``.  They are imported on first use, so
+``import genointerp`` stays fast and never touches the network.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ _SUBMODULES = (
     "features",
     "align",
     "rank",
+    "export",
+    "pl",
+    "view",
+    "report",
 )
 
 if TYPE_CHECKING:
@@ -40,12 +44,16 @@ if TYPE_CHECKING:
         concepts,
         datasets,
         errors,
+        export,
         features,
         io,
         models,
         names,
+        pl,
         rank,
+        report,
         sae,
+        view,
     )
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
-# Top-level repository folder -> package it is installed as (see pyproject.toml).
-_SHIPPED = {"annotations": "genointerp.catalogs", "data_manifests": "genointerp.manifests"}
+_PACKAGE = Path(__file__).resolve().parent
+# Top-level repository folder -> folder it is installed as inside the package (pyproject.toml).
+_SHIPPED = {"annotations": "catalogs", "data_manifests": "manifests"}
 
 
 def shipped_dir(folder: str) -> Path:
-    """The folder in a source checkout (editable install) or inside the installed package."""
-    checkout = Path(__file__).resolve().parent.parent / folder
+    """The folder in a source checkout (editable install) or inside the installed package.
+
+    The installed copies are data folders without ``__init__.py``; ``importlib.resources``
+    treats them as namespace packages whose ``files()`` is not a plain path, so they are
+    found beside this module instead.
+    """
+    checkout = _PACKAGE.parent / folder
     if checkout.is_dir():
         return checkout
-    return Path(str(resources.files(_SHIPPED[folder])))
+    return _PACKAGE / _SHIPPED[folder]

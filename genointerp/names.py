@@ -59,6 +59,32 @@ FILE_FORMATS: tuple[str, ...] = get_args(FileFormat)
 DatasetKind = Literal["prokaryote", "archaeon", "eukaryote", "motifs", "table"]
 DATASET_KINDS: tuple[str, ...] = get_args(DatasetKind)
 
+# Feature classes of a catalog (gi.rank), how people read them, and their one colour in every
+# output: tracks (gi.export), plots (gi.pl), the viewer and the report.
+FeatureClass = Literal["known", "candidate_novel", "uncharacterised", "dense", "dead"]
+FEATURE_CLASSES: tuple[str, ...] = get_args(FeatureClass)
+CLASS_LABELS = {
+    "known": "known",
+    "candidate_novel": "candidate novel",
+    "uncharacterised": "uncharacterised",
+    "dense": "dense",
+    "dead": "dead",
+}
+CLASS_COLORS = {
+    "known": "#1b7837",
+    "candidate_novel": "#d95f02",
+    "uncharacterised": "#7b8ea8",
+    "dense": "#b8b8b8",
+    "dead": "#e2e2e2",
+}
+"""Colour of each class: known green, candidate novel orange, the rest greys."""
+
+
+def rgb(color: str) -> str:
+    """``"r,g,b"`` (BED itemRgb, UCSC ``color=``) of a ``#rrggbb`` colour."""
+    return ",".join(str(int(color[i : i + 2], 16)) for i in (1, 3, 5))
+
+
 # HDF5 encoding attributes (see docs/file_formats.md).
 ENCODING_TYPE = "encoding-type"
 ENCODING_VERSION = "encoding-version"

@@ -61,3 +61,55 @@ def ecoli(mirror):
 @pytest.fixture
 def tiny_gff3() -> Path:
     return DATA / "tiny.gff3"
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """A complete run folder on a synthetic genome (tests/run_fixture.py), built once.
+
+    Read-only: a test that writes into a run folder uses ``run_copy``.
+    """
+    from tests.run_fixture import build_small_run
+
+    return build_small_run(tmp_path_factory.mktemp("small_run") / "run")
+
+
+@pytest.fixture
+def run_copy(small_run, tmp_path) -> Path:
+    """A private copy of ``small_run`` (without its activation store) to write into."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(small_run, copy, ignore=shutil.ignore_patterns("activations.h5"))
+    return copy
+
+
+def _find_chromium() -> str | None:
+    import shutil
+
+    return os.environ.get("GENOINTERP_CHROMIUM") or shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Debian Chromium driven by Playwright's Python client (no browser download).
+
+    Skips when Chromium or Playwright is missing, except under CI=true, where it fails:
+    .ci/run installs both.
+    """
+    path = _find_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        path = None
+    if path is None:
+        message = "headless Chromium not found (apt-get install chromium; pip install playwright)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path, args=["--no-sandbox", "--disable-gpu"], headless=True
+        )
+        yield browser
+        browser.close()

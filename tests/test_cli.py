@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import genointerp as gi
-from genointerp.cli import EXIT_NOT_BUILT, main
+from genointerp.cli import EXIT_ERROR, main
 from tests.conftest import DATA
 
 STAGES = [
@@ -37,9 +37,10 @@ def test_help_lists_every_stage(capsys):
         assert f"    {stage} " in text
 
 
-def test_unbuilt_stage_says_so_and_exits_non_zero(capsys):
-    assert main(["export", "x.yaml"]) == EXIT_NOT_BUILT
-    assert "not built yet" in capsys.readouterr().err
+def test_export_of_a_missing_run_says_so_and_exits_non_zero(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nope")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "no such run folder" in err and "Fix:" in err
 
 
 def test_bad_input_prints_one_line_without_traceback(tmp_path):
@@ -129,7 +130,11 @@ def test_concepts_build_and_bed_from_files(tmp_path, capsys):
     assert main(["concepts", "bed", str(out), "-o", str(tmp_path / "bed")]) == 0
     assert sorted(p.name for p in (tmp_path / "bed").iterdir()) == ["exon.bed", "splice_donor.bed"]
     donors = (tmp_path / "bed" / "splice_donor.bed").read_text().splitlines()
-    assert len(donors) == 1 + 3
+    assert len(donors) == 3 and not donors[0].startswith("track")  # no track line by default
+    args = ["concepts", "bed", str(out), "-o", str(tmp_path / "bed2"), "--track-line"]
+    assert main(args) == 0
+    with_header = (tmp_path / "bed2" / "splice_donor.bed").read_text().splitlines()
+    assert with_header[0].startswith('track name="splice_donor"') and with_header[1:] == donors
 
 
 def test_data_list_and_path(mirror, capsys):
@@ -173,7 +178,7 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     sae, provenance = gi.sae.load_sae(tmp_path / "demo" / "sae", model_id=model_id, layer=layer)
     assert sae.d_sae == 4 * 96 and provenance.tokens == 524288
     printed = capsys.readouterr().out
-    assert "[5/7] TopK SAE" in printed
+    assert "[5/9] TopK SAE" in printed
     fvu = float(printed.split("held-out FVU ")[1].split(",")[0])
     assert 0 < fvu < 0.4  # 128 steps already explain most of the variance
     recovered = float(printed.split("loss recovered ")[1].split(" ")[0])
@@ -187,4 +192,24 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
 
     catalog = ad.read_h5ad(tmp_path / "demo" / "catalog" / "catalog.h5ad")
     assert catalog.shape == (4 * 96, 26) and "decoder" in catalog.obsm
-    assert "[7/7] ranked" in printed
+    assert "[7/9] ranked" in printed
+    # tracks, viewer and report: the default selection is the best 50 known + 50 candidates
+    import json
+
+    import pandas as pd
+
+    demo = tmp_path / "demo"
+    index = json.loads((demo / "tracks" / "tracks.json").read_text())
+    table = pd.read_csv(demo / "catalog" / "catalog.tsv", sep="\t")
+    expected = min(50, int((table["class"] == "known").sum())) + min(
+        50, int((table["class"] == "candidate_novel").sum())
+    )
+    assert len(index["features"]) == expected
+    assert all((demo / "tracks" / t["path"]).is_file() for t in index["tracks"])
+    assert (demo / "viewer" / "index.html").is_file() and (demo / "viewer" / "data.js").is_file()
+    report = demo / "report" / "index.html"
+    assert report.is_file() and list((demo / "report" / "assets" / "plots").glob("*.png"))
+    assert json.loads((demo / "sae" / "eval.json").read_text())["fvu"] == pytest.approx(
+        fvu, abs=1e-3
+    )
+    assert printed.strip().splitlines()[-1] == f"Report: {report}"

@@ -1,4 +1,4 @@
-"""Motif evidence: MEME files, PWMs from sites, information content, TOMTOM-style matches, logos."""
+"""Motif evidence: MEME files, PWMs from sites, information content, TOMTOM-style matches."""
 
 from __future__ import annotations
 
@@ -6,23 +6,16 @@ import gzip
 import math
 import os
 
-import matplotlib
 import numpy as np
 import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
-
-from genointerp.errors import GenointerpError, InputFormatError  # noqa: E402
-from genointerp.rank._motifs import (  # noqa: E402
-    LOGO_COLORS,
+from genointerp.errors import GenointerpError, InputFormatError
+from genointerp.rank._motifs import (
     RESULT_COLUMNS,
     Motif,
     best_match,
     compare,
     information_content,
-    plot_logo,
     pwm_from_sites,
     read_meme,
     reverse_complement,
@@ -284,35 +277,3 @@ def test_memelite_backend_agrees_on_the_top_hit(jaspar, rest_sample):
     top = compare(core, jaspar, method="memelite").iloc[0]
     assert (top["id"], top["orientation"], top["offset"], top["overlap"]) == (REST, "-", 4, 12)
     assert top["p_value"] < 1e-6
-
-
-# -- logos -----------------------------------------------------------------------------
-
-
-def test_plot_logo_letter_heights():
-    fig, ax = plt.subplots()
-    try:
-        pwm = [[1, 0, 0, 0], [0.25] * 4, [0, 0.5, 0, 0.5]]
-        assert plot_logo(pwm, ax, title="feature 7") is ax
-        assert len(ax.patches) == 3  # A; nothing for the flat column; C and T
-        extents = [patch.get_path().get_extents() for patch in ax.patches]
-        a = extents[0]
-        assert (a.y0, a.y1) == (pytest.approx(0), pytest.approx(2))  # 2 bits
-        assert 0.5 <= a.x0 < a.x1 <= 1.5
-        assert ax.patches[0].get_facecolor() == matplotlib.colors.to_rgba(LOGO_COLORS["A"])
-        tops = sorted(extent.y1 for extent in extents[1:])  # 1 bit shared by C and T
-        assert tops == [pytest.approx(0.5), pytest.approx(1.0)]
-        assert all(2.5 <= extent.x0 < extent.x1 <= 3.5 for extent in extents[1:])
-        assert ax.get_ylim() == (0, 2) and ax.get_title() == "feature 7"
-    finally:
-        plt.close(fig)
-
-
-def test_plot_logo_makes_its_own_axes():
-    ax = plot_logo(onehot("ACGT"))
-    try:
-        assert len(ax.patches) == 4
-        colors = [patch.get_facecolor() for patch in ax.patches]
-        assert colors == [matplotlib.colors.to_rgba(LOGO_COLORS[base]) for base in "ACGT"]
-    finally:
-        plt.close(ax.figure)

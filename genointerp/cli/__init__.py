@@ -12,11 +12,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ..errors import GenointerpError, NotBuiltYetError
-from . import _align, _concepts, _data, _demo, _models, _sae, _stages
+from ..errors import GenointerpError
+from . import _align, _concepts, _data, _demo, _export, _models, _report, _sae, _view
 
 EXIT_ERROR = 1
-EXIT_NOT_BUILT = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     _models.register(sub)
     _sae.register(sub)
     _align.register(sub)
-    _stages.register(sub)
+    _export.register(sub)
+    _report.register(sub)
+    _view.register(sub)
     _demo.register(sub)
     return parser
 
@@ -48,11 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args) or 0)
-    except NotBuiltYetError as exc:
-        if args.debug:
-            raise
-        print(f"genointerp {args.command}: {exc}", file=sys.stderr)
-        return EXIT_NOT_BUILT
     except (GenointerpError, OSError) as exc:
         if args.debug:
             raise

@@ -31,6 +31,9 @@ def register(sub) -> None:
     bed.add_argument("tracks", type=Path, help="tracks file from `concepts build`")
     bed.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     bed.add_argument("--concepts", help="comma-separated subset of concepts")
+    bed.add_argument(
+        "--track-line", action="store_true", help="start each file with a UCSC track line"
+    )
     bed.set_defaults(handler=_bed)
 
     listing = verbs.add_parser("list", help="list catalogs, or the concepts of one catalog")
@@ -73,9 +76,10 @@ def _build(args: argparse.Namespace) -> int:
 
 def _bed(args: argparse.Namespace) -> int:
     from ..concepts import ConceptTracks
+    from ..export import concept_beds
 
     tracks = ConceptTracks.read(args.tracks)
-    for path in tracks.to_bed(args.output, _split(args.concepts)):
+    for path in concept_beds(tracks, args.output, _split(args.concepts), header=args.track_line):
         print(path)
     return 0
 

@@ -45,13 +45,19 @@ def register(sub) -> None:
         default=DEMO_TESTS,
         help=f"per-feature significance tests, best on validation first (default {DEMO_TESTS})",
     )
+    demo.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also align the raw neurons and a linear probe per concept (RUN/baselines; the "
+        "report compares them with the SAE; adds several minutes on E. coli)",
+    )
     demo.set_defaults(handler=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     """Fetch the data set, build its concept tracks, export BED, extract activations,
-    train and evaluate a TopK SAE, encode its features, align them with the concepts and
-    rank them.  Exports and the report join here when they are built.
+    train and evaluate a TopK SAE, encode its features, align them with the concepts,
+    rank them, export browser tracks and the viewer, and write the plots and the report.
     """
     import time
 
@@ -65,14 +71,17 @@ def run_demo(args: argparse.Namespace) -> int:
     dataset = load(args.dataset, progress=True)
     genome = dataset.genome()
     annotations = dataset.annotation_table(genome, missing="skip")
-    print(f"[1/7] {dataset.name}: {genome}; {len(annotations):,} annotation rows")
+    from .._rundir import write_run_info
+
+    write_run_info(out, dataset=dataset.name, genome=str(dataset.path()))
+    print(f"[1/9] {dataset.name}: {genome}; {len(annotations):,} annotation rows")
     tracks = build(genome, dataset.manifest.catalog, annotations, progress=True)
     tracks.write(out / "concepts.h5")
     summary = tracks.summary()
     summary.to_csv(out / "concepts_summary.tsv", sep="\t", index=False)
-    print(f"[2/7] built {len(tracks.concepts)} concept tracks -> {out / 'concepts.h5'}")
+    print(f"[2/9] built {len(tracks.concepts)} concept tracks -> {out / 'concepts.h5'}")
     beds = tracks.to_bed(out / "bed")
-    print(f"[3/7] wrote {len(beds)} BED tracks -> {out / 'bed'}")
+    print(f"[3/9] wrote {len(beds)} BED tracks -> {out / 'bed'}")
     print(summary[["concept", "elements", "bp_plus", "bp_minus"]].to_string(index=False))
     model = load_model("tiny")
     started = time.perf_counter()
@@ -80,15 +89,52 @@ def run_demo(args: argparse.Namespace) -> int:
     with ActivationStore(path) as store:
         rate = store.n_positions / (time.perf_counter() - started)
         print(
-            f"[4/7] {model.model_id} layer {', '.join(store.layers)}: {store.n_positions:,} "
+            f"[4/9] {model.model_id} layer {', '.join(store.layers)}: {store.n_positions:,} "
             f"positions x {store.d_model} (both strands, {rate:,.0f}/s) -> {path}"
         )
     _train_sae(
         path, out / "sae", args.sae_tokens, args.sae_expansion, model, genome, not args.quiet
     )
     _align_and_rank(out, path, tracks, genome, args, progress=not args.quiet)
-    print("Not built yet: export, report (see `genointerp --help`).")
+    if args.baselines:
+        _baselines(out, path, tracks, args, progress=not args.quiet)
+    _export_and_report(out, progress=not args.quiet)
     return 0
+
+
+def _baselines(out: Path, store_path: Path, tracks, args, progress: bool) -> None:
+    """Best single neuron and a logistic probe per concept, aligned like the SAE features."""
+    import genointerp as gi
+
+    settings = {"n_shifts": args.shifts, "candidates": 1, "min_effect": 2.0, "progress": progress}
+    with gi.acts.ActivationStore(store_path) as store:
+        layer = store.layers[0]
+        neurons = gi.align.align(gi.align.neurons(store, layer), tracks, **settings)
+        neurons.write(out / "baselines" / "neurons")
+        split = gi.align.BlockSplit()
+        probe = gi.align.probe(store, layer, tracks, split)
+        gi.align.align(probe, tracks, split=split, own_feature=True, **settings).write(
+            out / "baselines" / "probe"
+        )
+    print(f"      baselines: best neuron and linear probe per concept -> {out / 'baselines'}")
+
+
+def _export_and_report(out: Path, progress: bool) -> None:
+    import genointerp as gi
+
+    exported = gi.export.export_run(out, progress=progress)
+    counts = exported.features["class"].value_counts()
+    print(
+        f"[8/9] exported {len(exported.features)} features ("
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"; {exported.n_bytes / 1e6:,.0f} MB, {exported.seconds:.0f} s) -> {exported.folder} "
+        "(BED, bigBed, bigWig, IGV session, UCSC hub, tracks.json)"
+    )
+    viewer = gi.view.write_viewer(out)
+    report = gi.report.write_report(out)
+    print(f"[9/9] plots and report -> {report.parent}")
+    print(f"Genome viewer: genointerp view {out}   (serves {viewer.relative_to(out)} on localhost)")
+    print(f"Report: {report}")
 
 
 def _align_and_rank(out: Path, store: Path, tracks, genome, args, progress: bool) -> None:
@@ -103,7 +149,7 @@ def _align_and_rank(out: Path, store: Path, tracks, genome, args, progress: bool
     result.write(out / "alignment")
     best = result.concepts.sort_values("single_test_element_f1", ascending=False)
     print(
-        f"[6/7] aligned {features.d_sae} features x {len(tracks.concepts)} concepts "
+        f"[6/9] aligned {features.d_sae} features x {len(tracks.concepts)} concepts "
         f"(thresholds on validation blocks, scores on test blocks) -> {out / 'alignment'}"
     )
     from ._align import print_concepts
@@ -127,7 +173,7 @@ def _align_and_rank(out: Path, store: Path, tracks, genome, args, progress: bool
     catalog.write(out / "catalog")
     counts = catalog.table["class"].value_counts()
     print(
-        f"[7/7] ranked -> {out / 'catalog'} (catalog.h5ad for scanpy, TSVs, logos): "
+        f"[7/9] ranked -> {out / 'catalog'} (catalog.h5ad for scanpy, TSVs, logos): "
         + ", ".join(f"{k} {counts.get(k, 0)}" for k in gi.rank.CLASSES)
     )
 
@@ -135,6 +181,9 @@ def _align_and_rank(out: Path, store: Path, tracks, genome, args, progress: bool
 def _train_sae(
     store: Path, out: Path, tokens: int, expansion: int, model, genome, progress: bool
 ) -> None:
+    import json
+
+    from .._atomic import atomic_open
     from ..sae import DataConfig, OptimConfig, SAEConfig, SAETrainConfig, evaluate_sae, train_sae
 
     config = SAETrainConfig(
@@ -145,8 +194,10 @@ def _train_sae(
     )
     train_sae(config, out, progress=progress)
     metrics = evaluate_sae(out, store, positions=131072, model=model, genome=genome, windows=8)
+    with atomic_open(out / "eval.json") as handle:  # read by the report
+        json.dump(metrics.summary(), handle, indent=2)
     print(
-        f"[5/7] TopK SAE ({expansion * model.d_model:,} features, k=32, {tokens:,} positions) "
+        f"[5/9] TopK SAE ({expansion * model.d_model:,} features, k=32, {tokens:,} positions) "
         f"-> {out}: "
         f"held-out FVU {metrics.fvu:.3f}, L0 {metrics.l0:.1f}, dead {metrics.dead_fraction:.1%}, "
         f"loss recovered {metrics.loss.fraction:.3f} "

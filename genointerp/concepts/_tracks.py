@@ -259,15 +259,14 @@ class ConceptTracks:
             catalog_sha256=attrs["catalog_sha256"],
         )
 
-    def to_bed(self, folder: str | Path, concepts: Sequence[str] | None = None) -> list[Path]:
-        """One BED file per concept: BED9 with the concept's colour, BED12 for codon positions."""
-        from ._bed import write_concept_bed
+    def to_bed(
+        self, folder: str | Path, concepts: Sequence[str] | None = None, *, header: bool = False
+    ) -> list[Path]:
+        """One BED file per concept (BED9, BED12 for codon positions); see
+        :func:`genointerp.export.concept_beds`, which writes them."""
+        from ..export import concept_beds  # export sits above concepts: import on use
 
-        folder = Path(folder)
-        return [
-            write_concept_bed(folder / f"{c}.bed", self.spec(c), self.parts(c))
-            for c in (concepts or self.concepts)
-        ]
+        return concept_beds(self, folder, concepts, header=header)
 
 
 def _split_by(codes: np.ndarray, table: pd.DataFrame):

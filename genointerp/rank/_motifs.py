@@ -1,7 +1,7 @@
 """Motif evidence for SAE features: PWMs from top sites, sequence logos, JASPAR matches.
 
 A feature's top activating sites become a position weight matrix
-(:func:`pwm_from_sites`), drawn as a sequence logo (:func:`plot_logo`) and
+(:func:`pwm_from_sites`), drawn as a sequence logo by :func:`genointerp.pl.logo`, and
 compared with a motif database such as JASPAR (:func:`read_meme`, :func:`compare`)
 in the manner of TOMTOM (Gupta et al. 2007, Genome Biology 8:R24).  Every matrix
 is ``(L, 4)``: one row per position, columns A, C, G, T.
@@ -33,7 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import pandas as pd
@@ -41,9 +41,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .._textio import decode_line, iter_lines
 from ..errors import InputFormatError
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +58,6 @@ RESULT_COLUMNS = (
     "orientation",
     "overlap",
 )
-LOGO_COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
 
 _FIRST_ROUND = 100  # shuffles every target gets
 _ENOUGH_EXCEEDANCES = 10  # a target stops drawing shuffles once this many beat it
@@ -688,74 +684,3 @@ def _compare_memelite(query: np.ndarray, motifs: Sequence[Motif]) -> pd.DataFram
     lengths = np.array([len(motif) for motif in motifs])
     offset = np.where(strand == 0, offset, lengths - len(query) - offset)
     return _result_frame(motifs, score, p_value, offset, strand, overlap)
-
-
-# -- sequence logo ---------------------------------------------------------------------
-
-
-def plot_logo(pwm: np.ndarray, ax: Axes | None = None, *, title: str | None = None) -> Axes:
-    """Draw a sequence logo: letters stacked to each column's information content.
-
-    Each letter's height is its probability times the column's bits (uniform
-    background); the tallest letter sits on top.  A green, C blue, G orange, T red.
-
-    Parameters
-    ----------
-    pwm
-        ``(L, 4)`` probabilities.
-    ax
-        Axes to draw on; a new figure when None.
-    title
-        Axes title.
-
-    Returns
-    -------
-    The Axes, x from 1 to L, y in bits (0 to 2).
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> ax = plot_logo([[1, 0, 0, 0], [0.5, 0.5, 0, 0]])
-    >>> len(ax.patches)
-    3
-    """
-    import matplotlib.pyplot as plt
-
-    pwm = _as_pwm(pwm)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(0.45 * len(pwm) + 1.2, 2.0))
-    heights = pwm * information_content(pwm)[:, None]  # (L, 4) bits per letter
-    for x, column in enumerate(heights, start=1):
-        bottom = 0.0
-        for letter in np.argsort(column, kind="stable"):
-            if column[letter] > 1e-6:
-                ax.add_patch(_letter_patch(ALPHABET[letter], x, bottom, column[letter]))
-                bottom += column[letter]
-    ax.set_xlim(0.5, len(pwm) + 0.5)
-    ax.set_ylim(0, 2)
-    ax.set_xticks(range(1, len(pwm) + 1))
-    ax.set_ylabel("bits")
-    if title is not None:
-        ax.set_title(title)
-    return ax
-
-
-def _letter_patch(letter: str, x: float, bottom: float, height: float, width: float = 0.9):
-    """A letter glyph as a PathPatch filling ``x +- width/2`` by ``[bottom, bottom + height]``."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.patches import PathPatch
-    from matplotlib.textpath import TextPath
-    from matplotlib.transforms import Affine2D
-
-    glyph = TextPath(
-        (0, 0), letter, size=1, prop=FontProperties(family="DejaVu Sans", weight="bold")
-    )
-    box = glyph.get_extents()
-    placed = (
-        Affine2D()
-        .translate(-box.x0, -box.y0)
-        .scale(width / box.width, height / box.height)
-        .translate(x - width / 2, bottom)
-    )
-    return PathPatch(placed.transform_path(glyph), facecolor=LOGO_COLORS[letter], edgecolor="none")

@@ -28,17 +28,19 @@ repeatable sequence pattern that no annotated concept explains.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_path
+from ..names import FEATURE_CLASSES
 from ._motifs import best_match, information_content, pwm_from_sites, read_meme, trim
 from ._sites import add_context, nearest_distances, top_sites
 
-CLASSES = ("known", "candidate_novel", "uncharacterised", "dense", "dead")
+CLASSES = FEATURE_CLASSES
 
 
 @dataclass
@@ -64,7 +66,11 @@ class RankSettings:
 
 @dataclass
 class Catalog:
-    """The ranked features: ``table`` (one row per feature), ``sites``, ``matches``, ``pwms``."""
+    """The ranked features: ``table`` (one row per feature), ``sites``, ``matches``, ``pwms``.
+
+    ``uns`` holds what made it, written to the AnnData's ``uns``: ``rank`` and ``align``
+    (each ``{"params": settings}``) and ``sae`` (the SAE's provenance).
+    """
 
     table: pd.DataFrame
     sites: pd.DataFrame
@@ -72,9 +78,11 @@ class Catalog:
     pwms: dict[int, np.ndarray] = field(default_factory=dict)
     scores: pd.DataFrame | None = None  # features x concepts held-out element-F1
     decoder: np.ndarray | None = None
+    uns: dict = field(default_factory=dict)
 
     def to_anndata(self):
-        """AnnData: obs = features, X = held-out element-F1 per concept, obsm = decoder."""
+        """AnnData: obs = features, X = held-out element-F1 per concept, obsm = decoder,
+        uns = classes, ``rank`` / ``align`` settings (``uns[key]["params"]``) and ``sae``."""
         import anndata as ad
 
         obs = self.table.copy()
@@ -88,11 +96,14 @@ class Catalog:
         if self.decoder is not None:
             adata.obsm["decoder"] = self.decoder.astype(np.float32)
         adata.uns["classes"] = list(CLASSES)
+        adata.uns.update(json_safe(self.uns))
         return adata
 
-    def write(self, folder: str | Path) -> Path:
+    def write(self, folder: str | Path, *, logos: bool = True) -> Path:
+        """``catalog.h5ad``, ``catalog.tsv``, ``top_sites.tsv``, ``jaspar_matches.tsv`` and
+        (``logos``) one logo PNG per feature with evidence in ``logos/``."""
         folder = Path(folder)
-        (folder / "logos").mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "catalog.h5ad", suffix=".h5ad") as tmp:
             self.to_anndata().write_h5ad(tmp)
         for name, table in (
@@ -102,8 +113,39 @@ class Catalog:
         ):
             with atomic_path(folder / name) as tmp:
                 table.to_csv(tmp, sep="\t", index=False, float_format="%.8g")
-        _write_logos(self.pwms, folder / "logos")
+        if logos:
+            # gi.pl draws every figure; imported here so that ranking never needs matplotlib
+            from ..pl import write_logos
+
+            write_logos(self.pwms, folder / "logos")
         return folder
+
+
+def json_safe(value):
+    """``value`` in the types anndata writes to ``uns`` and JSON reads back: dicts with
+    string keys, str / int / float / bool / None, lists of numbers or of strings (other
+    lists become a JSON string), numpy scalars and arrays as Python values, paths as str.
+
+    Examples
+    --------
+    >>> json_safe({"fractions": (0.0, np.float32(0.5)), "block": None, "x": [1, "a"]})
+    {'fractions': [0.0, 0.5], 'block': None, 'x': '[1, "a"]'}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple):
+        items = [json_safe(v) for v in value]
+        numbers = all(isinstance(v, int | float) for v in items)
+        if numbers or all(isinstance(v, str) for v in items):
+            return items
+        return json.dumps(items)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def classify(table: pd.DataFrame, settings: RankSettings) -> np.ndarray:
@@ -213,9 +255,13 @@ def rank(
     table = _enrichment(table, alignment)
     scores = alignment.pairs.pivot(index="feature", columns="concept", values="test_element_f1")
     scores = scores[list(dict.fromkeys(alignment.pairs["concept"]))]
-    return Catalog(
-        table, sites, matches, {f: pwm_val[f] for f in order if f in pwm_val}, scores, decoder
-    )
+    uns = {
+        "rank": {"params": asdict(settings)},
+        "align": {"params": dict(alignment.settings)},
+        "sae": dict(getattr(features, "sae", None) or {}),
+    }
+    pwms = {f: pwm_val[f] for f in order if f in pwm_val}
+    return Catalog(table, sites, matches, pwms, scores, decoder, json_safe(uns))
 
 
 def _motif_scores(sites: pd.DataFrame, n_splits: int):
@@ -295,19 +341,3 @@ def _enrichment(table: pd.DataFrame, alignment) -> pd.DataFrame:
     frame = pd.DataFrame(fold.T, columns=[f"enrich_{c}" for c in counts.concepts])
     frame["feature"] = np.arange(fold.shape[1])
     return table.merge(frame, on="feature", how="left")
-
-
-def _write_logos(pwms: dict, folder: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from ._motifs import plot_logo
-
-    for feature, pwm in pwms.items():
-        fig, ax = plt.subplots(figsize=(max(4, len(pwm) * 0.35), 1.8))
-        plot_logo(pwm, ax=ax, title=f"feature {feature}")
-        with atomic_path(folder / f"feature_{feature}.png", suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        plt.close(fig)

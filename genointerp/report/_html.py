@@ -1,0 +1,291 @@
+"""HTML of the report: plain templates, every value escaped, no script or file from the network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from ..names import CLASS_LABELS
+
+SITES_SHOWN = 5  # top sites listed per feature
+FIGURE_CAPTIONS = {
+    "tracks": "Activations of the best known features along a region, with the annotation "
+    "under them.",
+    "heatmap": "Held-out element-F1 of the best features (columns) for each concept (rows).",
+    "baselines": "Best SAE feature against the best single neuron and the linear probe, "
+    "per concept (held-out element-F1).",
+    "feature_map": "UMAP of the features' decoder directions, coloured by class.",
+}
+SORT_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((th, col) => {
+  th.addEventListener("click", () => {
+    const body = th.closest("table").tBodies[0];
+    const rows = Array.from(body.rows);
+    const up = th.dataset.dir !== "asc";
+    th.dataset.dir = up ? "asc" : "desc";
+    const key = r => { const t = r.cells[col].dataset.v ?? r.cells[col].textContent;
+                       const n = parseFloat(t); return isNaN(n) ? t : n; };
+    rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (up ? 1 : -1));
+    rows.forEach(r => body.appendChild(r));
+  });
+});
+"""
+
+
+def render(data, version: str) -> str:
+    """The whole page for a :class:`~genointerp.report.ReportData`."""
+    title = f"genointerp report: {escape(_genome_name(data.run))}"
+    body = "\n".join(
+        [
+            f"<header><h1>{title}</h1><p class='meta'>genointerp {escape(version)}, "
+            f"{dt.date.today().isoformat()}</p>{_toc()}</header>",
+            _run_section(data),
+            _concept_section(data),
+            _figure_section(data),
+            _feature_section(data, "known", data.known),
+            _feature_section(data, "candidates", data.candidates),
+            _footer(data),
+        ]
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{title}</title>"
+        "<link rel='stylesheet' href='assets/report.css'></head>\n"
+        f"<body><main>{body}</main><script>{SORT_SCRIPT}</script></body></html>\n"
+    )
+
+
+def _toc() -> str:
+    items = [
+        ("run", "Run"),
+        ("concepts", "Concepts"),
+        ("plots", "Plots"),
+        ("known", "Known features"),
+        ("candidates", "Candidate novel features"),
+    ]
+    return "<nav>" + " ".join(f"<a href='#{i}'>{t}</a>" for i, t in items) + "</nav>"
+
+
+def _genome_name(run: dict) -> str:
+    if run.get("dataset"):
+        return str(run["dataset"])
+    return Path(run["genome"]).name if run.get("genome") else "run"
+
+
+def _run_section(data) -> str:
+    run, sae = data.run, data.sae
+    contigs = run.get("contigs", {})
+    rows = [
+        ("genome", _genome_name(run)),
+        ("contigs", f"{len(contigs):,} ({sum(contigs.values()):,} bp)" if contigs else "-"),
+        ("strands", ", ".join(run.get("strands", [])) or "-"),
+        ("model", run.get("model_id", "-")),
+        ("layer", run.get("layer", "-")),
+        ("SAE", _sae_line(sae)),
+    ]
+    metrics = sae.get("eval", {})
+    for key, label, fmt in (
+        ("fvu", "held-out FVU", "{:.3f}"),
+        ("l0", "L0 (features per position)", "{:.1f}"),
+        ("dead_fraction", "dead features", "{:.1%}"),
+        ("loss_recovered", "DNA-model loss recovered", "{:.3f}"),
+    ):
+        if key in metrics:
+            rows.append((label, fmt.format(metrics[key])))
+    classes = ", ".join(f"{CLASS_LABELS[c]} {data.classes.get(c, 0):,}" for c in CLASS_LABELS)
+    rows.append(("features by class", classes))
+    table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<section id='run'><h2>Run</h2><table class='kv'>{table}</table></section>"
+
+
+def _sae_line(sae: dict) -> str:
+    if not sae:
+        return "-"
+    parts = [str(sae.get("architecture", "?")), f"{sae.get('d_sae') or 0:,} features"]
+    if sae.get("architecture") in ("topk", "batchtopk") and sae.get("k"):
+        parts.append(f"k={sae['k']}")
+    if sae.get("tokens"):
+        parts.append(f"trained on {sae['tokens']:,} positions")
+    return ", ".join(parts)
+
+
+def _concept_section(data) -> str:
+    empty = data.concepts.get("elements_test", pd.Series(1, index=data.concepts.index)) == 0
+    table = data.concepts[~empty]
+    shown = set(data.known["feature"]) | set(data.candidates["feature"])
+    columns = [
+        ("concept", "concept"),
+        ("elements_test", "test elements"),
+        ("single_feature", "best feature"),
+        ("single_test_element_f1", "element-F1"),
+        ("single_test_precision", "precision"),
+        ("single_test_auroc", "AUROC"),
+        ("single_q_value", "q"),
+        ("set_features", "feature set"),
+        ("set_test_element_f1", "set element-F1"),
+        ("set_q_value", "set q"),
+        ("neurons_element_f1", "best neuron"),
+        ("probe_element_f1", "probe"),
+    ]
+    columns = [(k, label) for k, label in columns if k in table.columns]
+    head = "".join(f"<th title='click to sort'>{escape(label)}</th>" for _, label in columns)
+    rows = []
+    for record in table.to_dict("records"):
+        cells = []
+        for key, _ in columns:
+            value = record[key]
+            if key == "single_feature" and _is_number(value) and int(value) in shown:
+                text = f"<a href='#f{int(value)}'>{int(value)}</a>"
+            else:
+                text = escape(_fmt(value))
+            cells.append(f"<td data-v='{escape(_sort_key(value))}'>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    note = (
+        "Each concept's best single SAE feature and best union of up to three, with thresholds "
+        "chosen on validation blocks and scores on held-out test blocks; q: Benjamini-Hochberg "
+        "over circular-shift p-values (blank where not tested)."
+    )
+    if empty.any():
+        absent = ", ".join(data.concepts.loc[empty, "concept"])
+        note += f" Not shown, with no elements on the test blocks: {absent}."
+    if "neurons_element_f1" not in table.columns:
+        note += (
+            " Neuron and probe baselines were not run for this report (they are read from "
+            "RUN/baselines/neurons and RUN/baselines/probe: see "
+            "'genointerp align --neurons/--probe')."
+        )
+    return (
+        f"<section id='concepts'><h2>Concepts</h2><p class='note'>{escape(note)}</p>"
+        f"<table class='sortable data'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+def _figure_section(data) -> str:
+    if not data.figures:
+        return (
+            "<section id='plots'><h2>Plots</h2><p class='note'>No plots were drawn.</p></section>"
+        )
+    items = []
+    for name, path in data.figures.items():
+        caption = FIGURE_CAPTIONS.get(name, name.replace("_", " "))
+        items.append(
+            f"<figure><a href='{escape(path)}'><img src='{escape(path)}' alt='{escape(name)}' "
+            f"loading='lazy'></a><figcaption>{escape(caption)}</figcaption></figure>"
+        )
+    return (
+        f"<section id='plots'><h2>Plots</h2><div class='figures'>{''.join(items)}</div></section>"
+    )
+
+
+def _feature_section(data, anchor: str, table: pd.DataFrame) -> str:
+    title = "Known features" if anchor == "known" else "Candidate novel features"
+    if anchor == "known":
+        intro = "Held-out element-F1 with their best concept at or above the cut-off, significant."
+    else:
+        intro = (
+            "Structured, reproducible features that match no annotated concept, by novelty "
+            "score (reproducibility x motif information x (1 - best element-F1))."
+        )
+    if table.empty:
+        none = "<p class='note'>None in this run.</p>"
+        return f"<section id='{anchor}'><h2>{title}</h2>{none}</section>"
+    cards = "".join(_feature_card(data, row) for row in table.to_dict("records"))
+    return (
+        f"<section id='{anchor}'><h2>{title} ({len(table)})</h2>"
+        f"<p class='note'>{escape(intro)}</p><div class='cards'>{cards}</div></section>"
+    )
+
+
+def _feature_card(data, row: dict) -> str:
+    feature = int(row["feature"])
+    facts = [
+        ("best concept", row.get("best_concept")),
+        ("held-out element-F1", row.get("test_element_f1")),
+        ("precision", row.get("test_precision")),
+        ("q", row.get("q_value")),
+        ("density", row.get("density")),
+        ("shape", row.get("shape")),
+        ("motif information (bits)", row.get("motif_ic")),
+        ("reproducibility", row.get("reproducibility")),
+    ]
+    if row.get("class") == "candidate_novel":
+        facts.insert(0, ("novelty", row.get("novelty")))
+    if isinstance(row.get("jaspar_id"), str):
+        facts.append(
+            (
+                "closest JASPAR motif",
+                f"{row['jaspar_id']} {row.get('jaspar_name', '')} "
+                f"(q = {_fmt(row.get('jaspar_q'))})",
+            )
+        )
+    dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(_fmt(v))}</dd>" for k, v in facts)
+    logo = f"assets/logos/feature_{feature}.png"
+    links = ""
+    if data.viewer:
+        links = (
+            f"<a class='viewer' href='{escape(data.viewer)}?feature={feature}'>open in the "
+            "genome viewer</a>"
+        )
+    return (
+        f"<article class='card' id='f{feature}'><h3>feature {feature}</h3>"
+        f"<img class='logo' src='{logo}' alt='logo of feature {feature}' "
+        f"onerror=\"this.style.display='none'\"><dl>{dl}</dl>"
+        f"{_sites_table(data.sites, feature)}{links}</article>"
+    )
+
+
+def _sites_table(sites: pd.DataFrame, feature: int) -> str:
+    mine = sites[sites["feature"] == feature].sort_values("activation", ascending=False)
+    if mine.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(str(r['contig']))}:{int(r['position']) + 1:,}</td>"
+        f"<td>{escape(str(r['strand']))}</td><td>{r['activation']:.3g}</td>"
+        f"<td class='seq'>{_context(str(r['context']))}</td></tr>"
+        for r in mine.head(SITES_SHOWN).to_dict("records")
+    )
+    return (
+        "<table class='sites'><thead><tr><th>top site</th><th>strand</th><th>activation</th>"
+        f"<th>context (5'-3' of the pass)</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _context(context: str) -> str:
+    middle = len(context) // 2
+    return (
+        f"{escape(context[:middle])}<b>{escape(context[middle])}</b>{escape(context[middle + 1 :])}"
+    )
+
+
+def _footer(data) -> str:
+    viewer = (
+        "Open the genome viewer with <code>genointerp view RUN_DIR</code> (igv.js reads the "
+        "tracks over HTTP, so the viewer needs that local server; this report does not)."
+    )
+    return f"<footer><p>{viewer}</p></footer>"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        if value != 0 and abs(value) < 1e-3:
+            return f"{value:.1e}"
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def _sort_key(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)

@@ -1,0 +1,184 @@
+"""Gather a run's results and write them as ``RUN/report/index.html`` with its assets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .. import __version__
+from .._atomic import atomic_path
+from .._rundir import RunDir
+from ._html import render
+
+log = logging.getLogger(__name__)
+ASSETS = Path(__file__).parent / "assets"
+BASELINES = ("neurons", "probe")  # RUN/baselines/<name>/: alignments of the raw activations
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, read from a run folder.
+
+    Attributes
+    ----------
+    run
+        ``run.json`` plus the model, layer and SAE settings.
+    sae
+        The SAE's architecture and size, and its evaluation (``sae/eval.json``) when present.
+    concepts
+        One row per concept: best SAE feature and feature set with test scores and
+        q-values, and the best neuron and probe when ``RUN/baselines`` has them.
+    known, candidates
+        Catalog rows of the known and candidate-novel features, best first.
+    sites
+        Top sites of those features (``catalog/top_sites.tsv``).
+    """
+
+    run: dict
+    sae: dict
+    concepts: pd.DataFrame
+    known: pd.DataFrame
+    candidates: pd.DataFrame
+    sites: pd.DataFrame
+    classes: dict[str, int]
+    figures: dict[str, str] = field(default_factory=dict)  # name -> path inside the report
+    viewer: str | None = None  # the viewer page, relative to the report
+
+
+def collect(run_dir: str | Path, n_features: int = 30) -> ReportData:
+    """Read what the report shows from ``run_dir`` (catalog, alignment, SAE, run.json)."""
+    run = RunDir(run_dir)
+    catalog = pd.read_csv(run.file("catalog") / "catalog.tsv", sep="\t")
+    known = catalog[catalog["class"] == "known"].sort_values("test_element_f1", ascending=False)
+    novel = catalog[catalog["class"] == "candidate_novel"].sort_values("novelty", ascending=False)
+    known, novel = known.head(n_features), novel.head(n_features)
+    sites = pd.read_csv(run.file("catalog") / "top_sites.tsv", sep="\t")
+    shown = set(known["feature"]) | set(novel["feature"])
+    return ReportData(
+        run=_run_info(run),
+        sae=_sae_info(run),
+        concepts=_concept_table(run),
+        known=known,
+        candidates=novel,
+        sites=sites[sites["feature"].isin(shown)],
+        classes=catalog["class"].value_counts().to_dict(),
+    )
+
+
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    n_features: int = 30,
+    figures: bool = True,
+) -> Path:
+    """Write the report of ``run_dir`` to ``out`` (default ``RUN/report``); returns index.html.
+
+    The folder is self-contained: plots and logos are copied into ``assets/``, and the
+    page needs no server and no network.  It links to the genome viewer
+    (``RUN/viewer``, served by ``genointerp view RUN``) when the run has one.
+
+    Parameters
+    ----------
+    n_features
+        Known and candidate-novel features listed with their evidence (each).
+    figures
+        Draw the run's plots (:func:`genointerp.pl.write_figures`) into ``assets/``.
+    """
+    run = RunDir(run_dir)
+    out = Path(out) if out is not None else run.place("report")
+    data = collect(run.path, n_features)
+    assets = out / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ASSETS / "report.css", assets / "report.css")
+    if figures:
+        data.figures = _figures(run, assets)
+    _copy_logos(run, data, assets)
+    if run.has("viewer"):
+        data.viewer = _relative(run.place("viewer") / "index.html", out)
+    with atomic_path(out / "index.html", suffix=".html") as tmp:
+        tmp.write_text(render(data, version=__version__), encoding="utf-8")
+    log.info("report -> %s", out / "index.html")
+    return out / "index.html"
+
+
+def _run_info(run: RunDir) -> dict:
+    info = dict(run.info)
+    if run.has("features"):
+        from ..features import FeatureActivations
+
+        with FeatureActivations(run.file("features")) as fa:
+            info.setdefault("model_id", fa.model_id)
+            info.setdefault("layer", fa.layer)
+            info["contigs"] = fa.contigs
+            info["strands"] = fa.strands
+    return info
+
+
+def _sae_info(run: RunDir) -> dict:
+    if not run.has("sae"):
+        return {}
+    cfg = json.loads((run.file("sae") / "cfg.json").read_text())
+    own = cfg.get("genointerp", {})
+    info = {
+        "architecture": own.get("sae", {}).get("architecture", cfg.get("architecture")),
+        "d_sae": cfg.get("d_sae"),
+        "d_in": cfg.get("d_in"),
+        "k": own.get("sae", {}).get("k"),
+        "tokens": own.get("provenance", {}).get("tokens"),
+    }
+    metrics = run.file("sae") / "eval.json"
+    if metrics.is_file():
+        info["eval"] = json.loads(metrics.read_text())
+    return info
+
+
+def _concept_table(run: RunDir) -> pd.DataFrame:
+    table = pd.read_csv(run.file("alignment") / "concepts.tsv", sep="\t")
+    keep = [
+        "concept",
+        "elements_test",
+        "single_feature",
+        "single_test_element_f1",
+        "single_test_precision",
+        "single_test_auroc",
+        "single_q_value",
+        "set_features",
+        "set_test_element_f1",
+        "set_q_value",
+    ]
+    table = table[[c for c in keep if c in table.columns]]
+    for name in BASELINES:
+        path = run.path / "baselines" / name / "concepts.tsv"
+        if path.is_file():
+            base = pd.read_csv(path, sep="\t").set_index("concept")
+            table[f"{name}_element_f1"] = table["concept"].map(base["single_test_element_f1"])
+            table[f"{name}_q_value"] = table["concept"].map(base.get("single_q_value"))
+    return table
+
+
+def _figures(run: RunDir, assets: Path) -> dict[str, str]:
+    from ..pl import write_figures
+
+    written = write_figures(run.path, assets / "plots")
+    return {name: _relative(path, assets.parent) for name, path in written.items()}
+
+
+def _copy_logos(run: RunDir, data: ReportData, assets: Path) -> None:
+    folder = run.file("catalog") / "logos"
+    for feature in [*data.known["feature"], *data.candidates["feature"]]:
+        logo = folder / f"feature_{int(feature)}.png"
+        if logo.is_file():
+            (assets / "logos").mkdir(exist_ok=True)
+            shutil.copyfile(logo, assets / "logos" / logo.name)
+
+
+def _relative(path: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(path, start)).as_posix()
