@@ -108,3 +108,22 @@ def test_report_shows_the_neuron_and_probe_baselines(small_run, run_copy):
         assert shown.to_dict() == pytest.approx(expected.reindex(shown.index).to_dict())
     html = gi.report.write_report(run_copy, figures=False).read_text()
     assert "best neuron" in html and "probe" in html and "were not run" not in html
+
+
+def test_report_links_open_the_feature_in_the_viewer(run_copy, chromium):
+    gi.export.export_run(run_copy, n_known=5, n_novel=5)
+    gi.view.write_viewer(run_copy)
+    index = gi.report.write_report(run_copy, figures=False, n_features=5)
+    card = index.read_text().split("<article class='card' id='f")[1]
+    feature = int(card.split("'")[0])
+    server, url = gi.view.serve(run_copy, background=True)  # url: .../viewer/index.html
+    try:
+        page = chromium.new_page()
+        page.goto(url.replace("/viewer/index.html", "/report/index.html"))
+        page.locator(f"#f{feature} a.viewer").click()
+        page.wait_for_function("window.genointerpReady === true", timeout=60_000)
+        page.wait_for_function(f"window.genointerp.selected === {feature}", timeout=60_000)
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()

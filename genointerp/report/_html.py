@@ -229,7 +229,7 @@ def _feature_card(data, row: dict) -> str:
     links = ""
     if data.viewer:
         links = (
-            f"<a class='viewer' href='{escape(data.viewer)}?feature={feature}'>open in the "
+            f"<a class='viewer' href='{escape(data.viewer)}?features={feature}'>open in the "
             "genome viewer</a>"
         )
     return (
