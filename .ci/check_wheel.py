@@ -20,7 +20,8 @@ def check(condition: bool, what: str) -> None:
 def run(*args: str) -> str:
     cli = Path(sys.executable).parent / "genointerp"
     done = subprocess.run([str(cli), *args], capture_output=True, text=True, check=False)
-    check(done.returncode == 0, f"genointerp {' '.join(args)} exits 0 ({done.stderr.strip()})")
+    said = f": {done.stderr.strip()[-2000:]}" if done.returncode else ""
+    check(done.returncode == 0, f"genointerp {' '.join(args)} exits 0{said}")
     return done.stdout
 
 
@@ -33,8 +34,12 @@ def main(repo: str) -> None:
     check("prokaryote" in run("concepts", "list"), "genointerp concepts list names prokaryote")
     check("cds" in run("concepts", "list", "prokaryote"), "the prokaryote catalog lists cds")
     model = gi.models.load_model("tiny")
-    out = model.run("ACGT" * 64, [model.default_layer])
-    check(out.logits is not None, f"the built-in model {model.model_id} runs")
+    acts = model.run("ACGT" * 64, [model.default_layer]).activations[model.default_layer]
+    shape = tuple(acts.shape)
+    check(
+        shape == (1, 256, model.d_model) and bool(acts.isfinite().all()),
+        f"the built-in model {model.model_id} runs from its shipped weights: {shape}",
+    )
     assets = gi.view.asset_files()
     check(all(p.is_file() for p in assets.values()), f"viewer assets found: {sorted(assets)}")
     css = Path(gi.report.__file__).parent / "assets" / "report.css"
