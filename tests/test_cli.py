@@ -213,3 +213,14 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
         fvu, abs=1e-3
     )
     assert printed.strip().splitlines()[-1] == f"Report: {report}"
+
+
+def test_export_regions_split_on_list_commas_not_thousands():
+    from genointerp.cli._export import _regions
+
+    assert _regions("chrA:1,001-2,000,chrB") == ["chrA:1,001-2,000", "chrB"]
+    assert _regions("chrA:1001-2000,chrB:5-10") == ["chrA:1001-2000", "chrB:5-10"]
+    assert _regions("chrA:1,001-2,000 chrB:1,000,001-1,000,500") == [
+        "chrA:1,001-2,000",
+        "chrB:1,000,001-1,000,500",
+    ]

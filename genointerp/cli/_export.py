@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from ..export import _options as default  # export_run's defaults, without loading pandas
@@ -25,7 +26,10 @@ def register(sub) -> None:
         "--concepts", type=_words, help="only features whose best concept is one of these"
     )
     parser.add_argument(
-        "--regions", type=_words, help="regions contig:start-end (1-based), comma-separated"
+        "--regions",
+        type=_regions,
+        help="regions contig:start-end (1-based, inclusive; thousands commas allowed), "
+        "separated by commas or spaces",
     )
     for flag, value, what in (
         ("--n-known", default.N_KNOWN, "known"),
@@ -59,6 +63,11 @@ def register(sub) -> None:
 
 def _words(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _regions(text: str) -> list[str]:
+    """Split on commas or spaces, but not on the commas inside a number (1,001-2,000)."""
+    return [t.strip() for t in re.split(r"(?<!\d),|,(?!\d{3}\b)|\s+", text) if t.strip()]
 
 
 def _ints(text: str) -> list[int]:
