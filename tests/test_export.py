@@ -149,9 +149,24 @@ def test_bed_sites_are_the_runs_above_the_alignment_threshold(exported, small_ru
 
 def test_class_files_hold_every_selected_site(exported):
     for cls, group in exported.features.groupby("class"):
-        merged = pr.read_bed(str(exported.folder / "features" / f"{cls}.bed")).df
-        assert len(merged) == group["n_sites"].sum()
-        names = {n.split("|")[0] for n in merged["Name"]}
+        # bigBed only: the per-feature BEDs already hold the same sites as text
+        assert not (exported.folder / "features" / f"{cls}.bed").exists()
+        bb = pyBigWig.open(str(exported.folder / "features" / f"{cls}.bb"))
+        rows = [
+            (chrom, s, e, *rest.split("\t"))
+            for chrom, length in bb.chroms().items()
+            for s, e, rest in bb.entries(chrom, 0, length) or []
+        ]
+        own = pd.concat(
+            pr.read_bed(str(exported.folder / "features" / f"f{f}.bed")).df
+            for f, n in zip(group["feature"], group["n_sites"], strict=True)
+            if n
+        )
+        assert len(rows) == group["n_sites"].sum() == len(own)
+        assert sorted((r[0], r[1], r[2], r[3]) for r in rows) == sorted(
+            zip(own["Chromosome"], own["Start"], own["End"], own["Name"], strict=True)
+        )
+        names = {r[3].split("|")[0] for r in rows}
         assert names == {
             f"f{f}" for f, n in zip(group["feature"], group["n_sites"], strict=True) if n
         }
@@ -369,7 +384,7 @@ def test_block_size_does_not_change_the_sites(small_run, tmp_path, monkeypatch):
     rows = gi.export.select_features(catalog, features=wanted)
     large = gi.export.feature_tracks(fa, rows, tmp_path / "large", bigwig=False, bigbed=False)
     monkeypatch.setattr(_sites, "WINDOW_ROWS", 3)
-    small = gi.export.feature_tracks(fa, rows, tmp_path / "small", block_rows=97)
+    small = gi.export.feature_tracks(fa, rows, tmp_path / "small", block_rows=97, bigbed=False)
     for feature in wanted:
         assert small.features[feature].bed.read_text() == large.features[feature].bed.read_text()
         assert small.features[feature].n_sites > 0

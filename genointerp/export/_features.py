@@ -310,13 +310,17 @@ def _write_bedgraph(path: Path, runs: Path, browser: np.ndarray) -> Path:
 
 
 def _write_sets(files: dict[int, FeatureFiles], fa, scratch, folder, names, bigbed):
-    """One BED (and bigBed) of every selected feature's sites per class."""
+    """Every selected feature's sites per class: one bigBed, or a BED when bigBeds are off.
+
+    The per-feature BEDs already hold these sites as text; a second text copy would double
+    the export (about 350 MB for E. coli's default selection).
+    """
     by_class: dict[str, list[SiteSource]] = {}
     for slot, f in enumerate(files.values()):
         by_class.setdefault(f.cls, []).extend(_sources(fa, slot, f, scratch))
     out = {}
     for cls, sources in by_class.items():
-        path, bb = folder / f"{cls}.bed", folder / f"{cls}.bb" if bigbed else None
+        path, bb = (None, folder / f"{cls}.bb") if bigbed else (folder / f"{cls}.bed", None)
         n = merged_bed(path, sources, names.sizes, bb)
         out[cls] = (path, bb if n else None)
     return out
@@ -327,9 +331,10 @@ def _tracks(files: dict[int, FeatureFiles], sets) -> list[Track]:
     for cls, (bed, bb) in sets.items():
         color = CLASS_COLORS.get(cls, OTHER_COLOR)
         label = f"{cls.replace('_', ' ')} features: sites"
-        tracks.append(
-            Track(f"features_{cls}", label, "feature_set", "bed", bed, cls=cls, color=color)
-        )
+        if bed is not None:
+            tracks.append(
+                Track(f"features_{cls}", label, "feature_set", "bed", bed, cls=cls, color=color)
+            )
         if bb is not None:
             tracks.append(
                 Track(

@@ -11,6 +11,7 @@ sites.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,10 +111,14 @@ class SiteSource:
 
 
 def merged_bed(
-    path: Path, sources: list[SiteSource], sizes: dict[str, int], bigbed: Path | None = None
+    path: Path | None,
+    sources: list[SiteSource],
+    sizes: dict[str, int],
+    bigbed: Path | None = None,
 ) -> int:
     """Write the sites of ``sources`` as one BED9 sorted by contig, start, strand and name,
-    and (when ``bigbed`` is given and there are sites) the same rows as a bigBed.
+    and (when ``bigbed`` is given and there are sites) the same rows as a bigBed; with
+    ``path`` None, only the bigBed.
 
     ``sizes`` is ``{browser name: length}`` in contig-index order.  The rows are built once,
     window by window: each window's lines go to the BED while pybigtools takes them.
@@ -122,13 +127,21 @@ def merged_bed(
     from ._bigfiles import write_bigbed
 
     n = count(sources)
-    with atomic_open(path) as out:
+    name = (path or bigbed).stem
+    with atomic_open(path) if path is not None else contextlib.nullcontext(_Discard()) as out:
         rows = _rows(sources, sizes, out)
         if bigbed is not None and n:
-            write_bigbed(bigbed, sizes, rows, columns=9, description=path.stem)
+            write_bigbed(bigbed, sizes, rows, columns=9, description=name)
         for _ in rows:  # without a bigBed (or with no sites): only the BED lines
             pass
     return n
+
+
+class _Discard:
+    """A text sink for the BED lines of a bigBed-only file."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 def _rows(sources: list[SiteSource], sizes: dict[str, int], out):
