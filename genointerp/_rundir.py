@@ -123,8 +123,9 @@ class RunDir:
         if info.get("genome"):
             return Genome.open(info["genome"])
         raise GenointerpError(
-            f"{self.path / RUN_FILE}: the run does not say which genome it used. Fix: pass "
-            '--genome FASTA (or --dataset NAME), or add "genome": PATH to run.json'
+            f"{self.path / RUN_FILE}: the run does not say which genome it used. Fix: "
+            "write run.json with gi.io.write_run_info(RUN, genome=PATH) (or dataset=NAME), or "
+            'add "genome": PATH to it'
         )
 
     def contig_aliases(self) -> dict[str, list[str]]:

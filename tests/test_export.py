@@ -431,3 +431,39 @@ def test_cli_export_writes_the_chosen_features(small_run, tmp_path, capsys):
     assert not [t for t in index["tracks"] if t["format"] == "bigwig"]
     with pytest.raises(SystemExit):
         main(["export", str(small_run), "-o", str(out), "--features", "x"])
+
+
+def test_codon_position_rows_are_sorted_by_their_first_position(tmp_path):
+    from tests.test_align import make_tracks
+
+    # part a covers 102, 105, ... (frame 0); part b, one nt later, covers 101, 104, ...
+    rows = [("codon", "c", 100, 130, "+", "a", 0), ("codon", "c", 101, 131, "+", "b", 2)]
+    bed = gi.export.concept_beds(make_tracks(rows, {"c": 1000}), tmp_path)[0]
+    lines = [line.split("\t") for line in bed.read_text().splitlines()]
+    assert [(row[3], int(row[1])) for row in lines] == [("b", 101), ("a", 102)]
+    bb = pyBigWig.open(str(gi.export.bed_to_bigbed(bed, {"c": 1000})))
+    assert [(s, e) for s, e, _ in bb.entries("c", 0, 1000)] == [(101, 129), (102, 130)]
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([("c", 0, 10, 1.0), ("c", 5, 20, 2.0)], "out of order or overlaps"),
+        ([("c", 90, 120, 1.0)], "past c's end"),
+        ([("c", 0, 10, 1.0), ("d", 0, 5, 1.0), ("c", 20, 30, 1.0)], "apart from its other rows"),
+    ],
+)
+def test_bad_rows_never_leave_an_unreadable_bigwig(tmp_path, rows, message):
+    path = tmp_path / "x.bw"
+    with pytest.raises(gi.errors.GenointerpError, match=message):
+        gi.export.write_bigwig(path, {"c": 100, "d": 100}, rows)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_features_of_another_contig_order_are_refused(run_copy, tmp_path):
+    genome = gi.io.Genome.open(run_copy / "genome.fa")
+    swapped = tmp_path / "swapped.fa"
+    swapped.write_text("".join(f">{c}\n{genome.fetch(c)}\n" for c in reversed(genome.names)))
+    gi.io.write_run_info(run_copy, genome=str(swapped))
+    with pytest.raises(gi.errors.GenointerpError, match="same order and lengths"):
+        gi.export.export_run(run_copy, n_known=1, n_novel=1)

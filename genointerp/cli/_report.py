@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 from pathlib import Path
+
+from ..report._options import N_FEATURES
 
 
 def register(sub) -> None:
-    from ..report import write_report
-
-    defaults = inspect.signature(write_report).parameters
     parser = sub.add_parser(
         "report",
         help="write the HTML report of a run (opens from file://, no server or network)",
@@ -25,9 +23,9 @@ def register(sub) -> None:
     parser.add_argument(
         "--n-features",
         type=int,
-        default=defaults["n_features"].default,
+        default=N_FEATURES,
         help="known and candidate-novel features listed with evidence, each "
-        f"(default {defaults['n_features'].default})",
+        f"(default {N_FEATURES})",
     )
     parser.add_argument("--no-figures", action="store_true", help="leave the plots out")
     parser.set_defaults(handler=run_report)

@@ -78,17 +78,18 @@ def write_concept_bed(
     parts = parts.sort_values([names.CHROM, names.START, names.END], kind="stable")
     periodic = bool((parts["Frame"] >= 0).any())
     columns = [names.CHROM, names.START, names.END, names.STRAND, names.ELEMENT, "Frame"]
+    rows = [
+        _bed12(chrom, start, end, strand, element, frame, spec.color)
+        if periodic
+        else [chrom, start, end, element, 0, strand, start, end, spec.color]
+        for chrom, start, end, strand, element, frame in parts[columns].itertuples(index=False)
+    ]
+    # a BED12 row starts at its first covered position, up to 2 nt after its part's start
+    rows = sorted((r for r in rows if r), key=lambda r: (r[0], r[1], r[2])) if periodic else rows
     with atomic_open(path, "w") as out:
         if header:
             out.write(f'track name="{spec.name}" description="{spec.label}" itemRgb="On"\n')
-        for chrom, start, end, strand, element, frame in parts[columns].itertuples(index=False):
-            line = (
-                _bed12(chrom, start, end, strand, element, frame, spec.color)
-                if periodic
-                else [chrom, start, end, element, 0, strand, start, end, spec.color]
-            )
-            if line:
-                out.write("\t".join(map(str, line)) + "\n")
+        out.writelines("\t".join(map(str, row)) + "\n" for row in rows)
     return path
 
 

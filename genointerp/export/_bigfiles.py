@@ -49,8 +49,10 @@ def write_bigwig(
     as a bigWig, atomically.  ``chrom_sizes`` is ``{browser name: length}``."""
     import pybigtools
 
+    rows = _InOrder(intervals, chrom_sizes, path, overlap=False)
     with atomic_path(path, suffix=".bw") as tmp:
-        pybigtools.open(str(tmp), "w").write(dict(chrom_sizes), iter(intervals))
+        pybigtools.open(str(tmp), "w").write(dict(chrom_sizes), iter(rows))
+        rows.check(tmp)
     return Path(path)
 
 
@@ -100,11 +102,61 @@ def write_bigbed(
     tab-separated; sorted by contig and start; at least one) as a bigBed, atomically."""
     import pybigtools
 
+    checked = _InOrder(rows, chrom_sizes, path, overlap=True)
     with atomic_path(path, suffix=".bb") as tmp:
         pybigtools.open(str(tmp), "w").write(
-            dict(chrom_sizes), iter(rows), autosql=autosql(columns, description=description)
+            dict(chrom_sizes), iter(checked), autosql=autosql(columns, description=description)
         )
+        checked.check(tmp)
     return Path(path)
+
+
+class _InOrder:
+    """The rows for pybigtools, checked on the way: a contig's rows together, starts in
+    order, no overlaps (bigWig), no empty interval, no end past the contig.  pybigtools
+    swallows errors raised while it iterates and leaves an unreadable file, so the first
+    problem is kept here and :meth:`check` raises it after the write."""
+
+    def __init__(self, rows: Iterable[tuple], sizes: Mapping[str, int], path, overlap: bool):
+        self.rows, self.sizes, self.path, self.overlap = rows, sizes, path, overlap
+        self.error: str | None = None
+
+    def __iter__(self):
+        seen: set[str] = set()
+        chrom, last_start, last_end = None, -1, 0
+        for row in self.rows:
+            name, start, end = row[0], row[1], row[2]
+            if name != chrom:
+                if name in seen or name not in self.sizes:
+                    why = "apart from its other rows" if name in seen else "not in chrom.sizes"
+                    self.error = f"row {row[:3]}: contig {why}"
+                    return
+                seen.add(name)
+                chrom, last_start, last_end = name, -1, 0
+            if not 0 <= start < end <= self.sizes[name]:
+                self.error = f"row {row[:3]} is empty or past {name}'s end"
+                return
+            if start < last_start or (not self.overlap and start < last_end):
+                self.error = f"row {row[:3]} is out of order or overlaps"
+                return
+            last_start, last_end = start, end
+            yield row
+
+    def check(self, written: Path) -> None:
+        """Raise the first problem seen, or when the written file does not read back."""
+        import pybigtools
+
+        if self.error is None:
+            try:
+                with pybigtools.open(str(written)) as handle:
+                    handle.chroms()
+                return
+            except Exception as err:  # any reader error: the file must not be kept
+                self.error = f"the written file does not read back ({err})"
+        raise GenointerpError(
+            f"{self.path}: {self.error}. This is a bug in genointerp's export: please "
+            "report it with the command you ran"
+        )
 
 
 def _bed_rows(bed: Path, chrom_sizes: Mapping[str, int]):

@@ -100,8 +100,9 @@ def feature_tracks(
     regions
         Only these genome regions (default: everything).
     color_by
-        ``"class"`` (known blue, candidate novel orange, others grey) or ``"concept"``
-        (the best concept's colour from ``concept_colors``).
+        ``"class"`` (known green, candidate novel orange, others grey:
+        ``gi.names.CLASS_COLORS``) or ``"concept"`` (the best concept's colour from
+        ``concept_colors``).
 
     Notes
     -----
@@ -119,7 +120,14 @@ def feature_tracks(
     """
     from ..features import FeatureActivations
 
-    fa = features if isinstance(features, FeatureActivations) else FeatureActivations(features)
+    if not isinstance(features, FeatureActivations):
+        with FeatureActivations(features) as fa:
+            return feature_tracks(
+                fa, selection, folder, names=names, regions=regions, bigwig=bigwig,
+                bedgraph=bedgraph, bigbed=bigbed, color_by=color_by,
+                concept_colors=concept_colors, block_rows=block_rows, progress=progress,
+            )  # fmt: skip
+    fa = features
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     names = names or ContigNames.choose(fa.contigs)

@@ -268,12 +268,15 @@ def _feature_tracks(run, chosen, folder, names, spans, genome, **options) -> Fea
     from ..features import FeatureActivations
 
     with FeatureActivations(run.file("features")) as fa:
-        strange = [c for c in fa.contigs if c not in names.names]
-        if strange:
+        # sites are written by contig index: the feature file must list the genome's
+        # contigs, in the genome's order and with its lengths
+        if list(fa.contigs.items()) != list(genome.lengths.items()):
+            strange = [c for c in fa.contigs if c not in names.names] or list(fa.contigs)[:3]
             raise GenointerpError(
-                f"{fa.path}: contigs {strange[:3]} are not in the run's genome "
-                f"({genome.source or 'run.json'}). Fix: export the run the features were "
-                "encoded on, or correct 'genome' in run.json"
+                f"{fa.path}: its contigs ({', '.join(strange[:3])} ...) are not the run's "
+                f"genome's ({genome.source or 'run.json'}), in the same order and lengths. "
+                "Fix: export the run the features were encoded on, or correct 'genome' in "
+                "run.json"
             )
         return feature_tracks(fa, chosen, folder, names=names, regions=spans, **options)
 

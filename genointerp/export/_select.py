@@ -102,7 +102,7 @@ def select_features(
             )
         table = table[table["best_concept"].isin(list(concepts))]
     parts = []
-    for cls in classes:
+    for cls in dict.fromkeys(classes):  # a class named twice is exported once
         rows = table[table["class"] == cls]
         column, ascending = _ORDER.get(cls, ("novelty", False))
         if column not in rows or rows[column].isna().all():

@@ -192,7 +192,8 @@ def _hub_track(track: Track, where: Path, parent: str | None) -> dict:
         color=track.color,
     )
     if track.format == "bigwig":
-        stanza.update(type="bigWig", autoScale="on", visibility="full", maxHeightPixels="64:32:8")
+        # one bigWig per feature and strand: hidden until picked, or the hub opens with hundreds
+        stanza.update(type="bigWig", autoScale="on", visibility="hide", maxHeightPixels="64:32:8")
     else:
         columns = track.bed_columns
         shown = track.group in ("annotation", "feature_set")

@@ -14,6 +14,7 @@ pass ``url_prefix="/user/NAME/proxy/{port}/"``.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -88,7 +89,7 @@ def _query(locus, features, explorer: bool) -> str:
     if locus:
         query["locus"] = str(locus)
     if features is not None:
-        ids = [features] if isinstance(features, int) else list(features)
+        ids = [int(features)] if isinstance(features, numbers.Integral) else list(features)
         query["features"] = ",".join(str(int(f)) for f in ids)
     if not explorer:
         query["explorer"] = "0"

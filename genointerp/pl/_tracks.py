@@ -109,8 +109,9 @@ def tracks(
         :class:`~genointerp.concepts.ConceptTracks` or the path of ``concepts.h5``
         (no lanes when None).
     region
-        ``"contig:start-end"`` (0-based, end excluded; commas allowed), ``"contig"``, or
-        ``(contig, start, end)``; default the first 20 kb of the first contig.
+        ``"contig:start-end"`` (1-based, inclusive, as browsers show it; commas allowed),
+        ``"contig"``, or a 0-based half-open ``(contig, start, end)``; default the first
+        20 kb of the first contig.
     features
         SAE feature ids, one row each.
     strand

@@ -14,6 +14,7 @@ from .. import __version__
 from .._atomic import atomic_path
 from .._rundir import RunDir
 from ._html import render
+from ._options import N_FEATURES
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).parent / "assets"
@@ -50,7 +51,7 @@ class ReportData:
     viewer: str | None = None  # the viewer page, relative to the report
 
 
-def collect(run_dir: str | Path, n_features: int = 30) -> ReportData:
+def collect(run_dir: str | Path, n_features: int = N_FEATURES) -> ReportData:
     """Read what the report shows from ``run_dir`` (catalog, alignment, SAE, run.json)."""
     run = RunDir(run_dir)
     catalog = pd.read_csv(run.file("catalog") / "catalog.tsv", sep="\t")
@@ -74,7 +75,7 @@ def write_report(
     run_dir: str | Path,
     out: str | Path | None = None,
     *,
-    n_features: int = 30,
+    n_features: int = N_FEATURES,
     figures: bool = True,
 ) -> Path:
     """Write the report of ``run_dir`` to ``out`` (default ``RUN/report``); returns index.html.
