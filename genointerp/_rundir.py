@@ -12,6 +12,7 @@ plots, the viewer and the report can read the sequence and the contig aliases::
       sae/                 SAE checkpoint, sae/eval.json     (genointerp sae train / eval)
       features.h5          sparse feature activations        (genointerp features encode)
       alignment/           alignment tables                  (genointerp align)
+      baselines/           neurons/ and probe/ alignments    (genointerp demo --baselines)
       catalog/             catalog.h5ad, TSVs, logos         (genointerp rank)
       tracks/              browser files, tracks.json        (genointerp export)
       viewer/              igv.js page + feature explorer    (genointerp export / view)
@@ -30,6 +31,7 @@ from .errors import GenointerpError
 RUN_FORMAT = "genointerp-run"
 RUN_VERSION = "0.1.0"
 RUN_FILE = "run.json"
+BASELINES = ("neurons", "probe")  # RUN/baselines/<name>/: alignments of the raw activations
 
 # name -> (place inside the run folder, the command that writes it)
 LAYOUT = {
@@ -38,6 +40,7 @@ LAYOUT = {
     "sae": ("sae", "genointerp sae train"),
     "features": ("features.h5", "genointerp features encode"),
     "alignment": ("alignment", "genointerp align"),
+    "baselines": ("baselines", "genointerp demo --baselines"),
     "catalog": ("catalog", "genointerp rank"),
     "tracks": ("tracks", "genointerp export {run}"),
     "viewer": ("viewer", "genointerp view {run}"),
@@ -108,6 +111,17 @@ class RunDir:
             )
         return path
 
+    def baseline_concepts(self) -> dict:
+        """``{name: concept table}`` of the baselines the run has (``RUN/baselines``)."""
+        import pandas as pd
+
+        tables = {}
+        for name in BASELINES:
+            path = self.place("baselines") / name / "concepts.tsv"
+            if path.is_file():
+                tables[name] = pd.read_csv(path, sep="\t")
+        return tables
+
     def dataset_name(self) -> str | None:
         return self.info.get("dataset")
 
@@ -135,3 +149,11 @@ class RunDir:
         from .datasets import get_manifest
 
         return get_manifest(self.dataset_name()).aliases
+
+
+def relative_path(path: str | Path, start: str | Path) -> str:
+    """``path`` relative to the folder ``start``, with ``/`` separators (for URLs and files
+    that travel with their folder)."""
+    import os
+
+    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()

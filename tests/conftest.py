@@ -84,12 +84,6 @@ def run_copy(small_run, tmp_path) -> Path:
     return copy
 
 
-def _find_chromium() -> str | None:
-    import shutil
-
-    return os.environ.get("GENOINTERP_CHROMIUM") or shutil.which("chromium")
-
-
 @pytest.fixture(scope="session")
 def chromium():
     """Headless Debian Chromium driven by Playwright's Python client (no browser download).
@@ -97,7 +91,9 @@ def chromium():
     Skips when Chromium or Playwright is missing, except under CI=true, where it fails:
     .ci/run installs both.
     """
-    path = _find_chromium()
+    from genointerp.view import find_chromium
+
+    path = find_chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -109,7 +105,7 @@ def chromium():
         pytest.skip(message)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=path, args=["--no-sandbox", "--disable-gpu"], headless=True
+            executable_path=str(path), args=["--no-sandbox", "--disable-gpu"], headless=True
         )
         yield browser
         browser.close()

@@ -168,7 +168,8 @@ def test_viewer_data_errors_name_the_fix(run_copy):
     with pytest.raises(GenointerpError, match="genointerp export"):
         viewer_data(run_copy)
     (run_copy / "tracks").mkdir()
-    index = {"format": "genointerp-tracks", "genome": {"fasta": "g.fa", "fai": "g.fa.fai"}}
+    index = {"format": "genointerp-tracks", "version": "0.1.0"}
+    index["genome"] = {"fasta": "g.fa", "fai": "g.fa.fai"}
     (run_copy / "tracks" / "tracks.json").write_text(json.dumps(index))
     with pytest.raises(GenointerpError, match=r"tracks/g\.fa\. Fix: run 'genointerp export"):
         viewer_data(run_copy)

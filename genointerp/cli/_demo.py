@@ -106,17 +106,20 @@ def _baselines(out: Path, store_path: Path, tracks, args, progress: bool) -> Non
     """Best single neuron and a logistic probe per concept, aligned like the SAE features."""
     import genointerp as gi
 
+    from .._rundir import RunDir
+
     settings = {"n_shifts": args.shifts, "candidates": 1, "min_effect": 2.0, "progress": progress}
     with gi.acts.ActivationStore(store_path) as store:
         layer = store.layers[0]
         neurons = gi.align.align(gi.align.neurons(store, layer), tracks, **settings)
-        neurons.write(out / "baselines" / "neurons")
+        folder = RunDir(out).place("baselines")
+        neurons.write(folder / "neurons")
         split = gi.align.BlockSplit()
         probe = gi.align.probe(store, layer, tracks, split)
         gi.align.align(probe, tracks, split=split, own_feature=True, **settings).write(
-            out / "baselines" / "probe"
+            folder / "probe"
         )
-    print(f"      baselines: best neuron and linear probe per concept -> {out / 'baselines'}")
+    print(f"      baselines: best neuron and linear probe per concept -> {folder}")
 
 
 def _export_and_report(out: Path, progress: bool) -> None:

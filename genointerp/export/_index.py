@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
 from .._atomic import atomic_path
+from .._rundir import relative_path
 from ..errors import GenointerpError, StoreVersionError
 
 TRACKS_FORMAT = "genointerp-tracks"
@@ -48,18 +48,13 @@ class Track:
             "name": self.name,
             "group": self.group,
             "format": self.format,
-            "path": relative(self.path, root),
+            "path": relative_path(self.path, root),
             "feature": self.feature,
             "class": self.cls,
             "concept": self.concept,
             "strand": self.strand,
             "color": self.color,
         }
-
-
-def relative(path: str | Path, root: str | Path) -> str:
-    """``path`` relative to folder ``root``, with forward slashes (``..`` where needed)."""
-    return Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix()
 
 
 def write_tracks_json(
@@ -101,7 +96,12 @@ def read_tracks_json(root: str | Path) -> dict:
     path = path / TRACKS_FILE if path.is_dir() else path
     if not path.is_file():
         raise GenointerpError(f"{path}: no such file. Fix: run 'genointerp export RUN_DIR' first")
-    index = json.loads(path.read_text())
+    try:
+        index = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise GenointerpError(
+            f"{path}: not valid JSON ({err}). Fix: export again with 'genointerp export'"
+        ) from err
     if index.get("format") != TRACKS_FORMAT or index.get("version") != TRACKS_VERSION:
         raise StoreVersionError(
             f"{path}: format {index.get('format')!r} version {index.get('version')!r}, expected "

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._rundir import RunDir
+from .._rundir import RunDir, relative_path
 from ..errors import GenointerpError
 from ._bed import concept_beds
 from ._bigfiles import bed_to_bigbed
 from ._contigs import ContigNames
 from ._features import FeatureExport, feature_tracks
 from ._genome import GenomeFiles, genome_files
-from ._index import Track, relative, write_tracks_json
+from ._index import Track, write_tracks_json
 from ._options import BEDGRAPH, BIGWIG, CONTIG_NAMES, N_KNOWN, N_NOVEL
 from ._select import parse_regions, read_catalog, select_features
 from ._sessions import igv_session, track_hub
@@ -296,11 +296,11 @@ def _genome_entry(files: GenomeFiles, names: ContigNames, genome_id, title, root
     return {
         "id": genome_id,
         "name": title,
-        "fasta": relative(files.fasta, root),
-        "fai": relative(files.fai, root),
-        "twobit": relative(files.twobit, root) if files.twobit else None,
-        "chrom_sizes": relative(files.chrom_sizes, root),
-        "chrom_alias": relative(files.chrom_alias, root),
+        "fasta": relative_path(files.fasta, root),
+        "fai": relative_path(files.fai, root),
+        "twobit": relative_path(files.twobit, root) if files.twobit else None,
+        "chrom_sizes": relative_path(files.chrom_sizes, root),
+        "chrom_alias": relative_path(files.chrom_alias, root),
         "contigs": [
             {"name": names.browser(c), "genome_name": c, "length": n}
             for c, n in names.lengths.items()

@@ -7,8 +7,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from .._atomic import atomic_open
+from .._rundir import relative_path
 from ._genome import GenomeFiles
-from ._index import Track, relative
+from ._index import Track
 
 _SIGNAL = ("bigwig", "bedgraph")
 
@@ -36,7 +37,7 @@ def igv_session(
     chosen = _preferred(tracks)
     session = ET.Element(
         "Session",
-        genome=relative(genome.fasta, root),
+        genome=relative_path(genome.fasta, root),
         hasGeneTrack="false",
         hasSequenceTrack="true",
         locus=locus,
@@ -48,7 +49,7 @@ def igv_session(
             resources,
             "Resource",
             name=track.name,
-            path=relative(track.path, root),
+            path=relative_path(track.path, root),
             type=track.format,  # IGV's format names: bed, bigbed, bigwig, bedgraph
         )
     for panel, members in (
@@ -67,7 +68,7 @@ def igv_session(
 def _igv_track(track: Track, root: Path) -> dict:
     common = {
         "attributeKey": track.name,
-        "id": relative(track.path, root),
+        "id": relative_path(track.path, root),
         "name": track.name,
         "color": track.color,
         "visible": "true",
@@ -149,8 +150,8 @@ def track_hub(
     genome_stanza = {
         "genome": genome_id,
         "trackDb": f"{genome_id}/trackDb.txt",
-        "twoBitPath": relative(genome.twobit, folder),
-        "chromSizes": relative(genome.chrom_sizes, folder),
+        "twoBitPath": relative_path(genome.twobit, folder),
+        "chromSizes": relative_path(genome.chrom_sizes, folder),
         "organism": organism,
         "description": organism,
         "scientificName": organism,
@@ -188,7 +189,7 @@ def _hub_track(track: Track, where: Path, parent: str | None) -> dict:
     stanza.update(
         shortLabel=_label(track.name, 17),
         longLabel=_label(f"{track.name} ({track.group})", 80),
-        bigDataUrl=relative(track.path, where),
+        bigDataUrl=relative_path(track.path, where),
         color=track.color,
     )
     if track.format == "bigwig":

@@ -19,7 +19,6 @@ from ._tracks import default_lanes, parse_region, tracks
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("neurons", "probe")
 """``RUN/baselines/<name>/``: the neuron and probe baselines' alignments, when made
 (``genointerp demo --baselines``, or ``genointerp align --neurons / --probe -o ...``)."""
 TRACK_WINDOW = 12_000  # nt shown by the default track plot
@@ -181,13 +180,8 @@ def _alignment_figures(run: RunDir, alignment, save) -> None:
     rows, cols = len(ax.get_yticks()), len(ax.get_xticks())
     fig.set_size_inches(max(4.5, 0.36 * cols + 3.2), max(2.8, 0.26 * rows + 1.6))
     save("alignment_heatmap", fig)
-    baselines = {}
-    for name in BASELINES:
-        path = run.path / "baselines" / name / "concepts.tsv"
-        if path.is_file():
-            baselines[name] = pd.read_csv(path, sep="\t")
     fig = offscreen_figure((6, 6))
-    ax = sae_vs_baselines(alignment, ax=fig.add_subplot(), **baselines)
+    ax = sae_vs_baselines(alignment, ax=fig.add_subplot(), **run.baseline_concepts())
     n_series = len(ax.containers)
     fig.set_size_inches(6.5, 0.11 * n_series * len(ax.get_yticks()) + 1.6)
     save("sae_vs_baselines", fig)

@@ -261,7 +261,7 @@ def rank(
         "sae": dict(getattr(features, "sae", None) or {}),
     }
     pwms = {f: pwm_val[f] for f in order if f in pwm_val}
-    return Catalog(table, sites, matches, pwms, scores, decoder, json_safe(uns))
+    return Catalog(table, sites, matches, pwms, scores, decoder, uns)
 
 
 def _motif_scores(sites: pd.DataFrame, n_splits: int):

@@ -175,8 +175,8 @@ def _figure_section(data) -> str:
     for name, path in data.figures.items():
         caption = FIGURE_CAPTIONS.get(name, name.replace("_", " "))
         items.append(
-            f"<figure><a href='{escape(path)}'><img src='{escape(path)}' alt='{escape(name)}' "
-            f"loading='lazy'></a><figcaption>{escape(caption)}</figcaption></figure>"
+            f"<figure><a href='{escape(path)}'><img src='{escape(path)}' alt='{escape(name)}'>"
+            f"</a><figcaption>{escape(caption)}</figcaption></figure>"
         )
     return (
         f"<section id='plots'><h2>Plots</h2><div class='figures'>{''.join(items)}</div></section>"

@@ -12,13 +12,12 @@ import pandas as pd
 
 from .. import __version__
 from .._atomic import atomic_path
-from .._rundir import RunDir
+from .._rundir import RunDir, relative_path
 from ._html import render
 from ._options import N_FEATURES
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).parent / "assets"
-BASELINES = ("neurons", "probe")  # RUN/baselines/<name>/: alignments of the raw activations
 
 
 @dataclass
@@ -101,7 +100,7 @@ def write_report(
         data.figures = _figures(run, assets)
     _copy_logos(run, data, assets)
     if run.has("viewer"):
-        data.viewer = _relative(run.place("viewer") / "index.html", out)
+        data.viewer = relative_path(run.place("viewer") / "index.html", out)
     with atomic_path(out / "index.html", suffix=".html") as tmp:
         tmp.write_text(render(data, version=__version__), encoding="utf-8")
     log.info("report -> %s", out / "index.html")
@@ -154,12 +153,10 @@ def _concept_table(run: RunDir) -> pd.DataFrame:
         "set_q_value",
     ]
     table = table[[c for c in keep if c in table.columns]]
-    for name in BASELINES:
-        path = run.path / "baselines" / name / "concepts.tsv"
-        if path.is_file():
-            base = pd.read_csv(path, sep="\t").set_index("concept")
-            table[f"{name}_element_f1"] = table["concept"].map(base["single_test_element_f1"])
-            table[f"{name}_q_value"] = table["concept"].map(base.get("single_q_value"))
+    for name, base in run.baseline_concepts().items():
+        base = base.set_index("concept")
+        table[f"{name}_element_f1"] = table["concept"].map(base["single_test_element_f1"])
+        table[f"{name}_q_value"] = table["concept"].map(base.get("single_q_value"))
     return table
 
 
@@ -167,7 +164,7 @@ def _figures(run: RunDir, assets: Path) -> dict[str, str]:
     from ..pl import write_figures
 
     written = write_figures(run.path, assets / "plots")
-    return {name: _relative(path, assets.parent) for name, path in written.items()}
+    return {name: relative_path(path, assets.parent) for name, path in written.items()}
 
 
 def _copy_logos(run: RunDir, data: ReportData, assets: Path) -> None:
@@ -177,9 +174,3 @@ def _copy_logos(run: RunDir, data: ReportData, assets: Path) -> None:
         if logo.is_file():
             (assets / "logos").mkdir(exist_ok=True)
             shutil.copyfile(logo, assets / "logos" / logo.name)
-
-
-def _relative(path: Path, start: Path) -> str:
-    import os
-
-    return Path(os.path.relpath(path, start)).as_posix()

@@ -8,7 +8,6 @@ its strongest sites.  URLs in the result are relative to ``RUN/viewer/``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -24,7 +23,6 @@ logger = logging.getLogger(__name__)
 
 DATA_FORMAT = "genointerp-viewer-data"
 DATA_VERSION = "0.1.0"
-TRACKS_FORMAT = "genointerp-tracks"
 
 # catalog columns the explorer shows (table or evidence panel), in this order, when present
 COLUMNS = (
@@ -60,23 +58,12 @@ _FOCUS = ("known", "candidate_novel")
 
 
 def read_tracks_index(run: RunDir) -> dict:
-    """``RUN/tracks/tracks.json``, checked: the right format, and every path in it exists."""
-    path = run.place("tracks") / "tracks.json"
-    if not path.is_file():
-        raise GenointerpError(
-            f"{path}: no tracks index. Fix: run 'genointerp export {run.path}' first"
-        )
-    try:
-        index = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise GenointerpError(
-            f"{path}: not valid JSON ({err}). Fix: run 'genointerp export {run.path}' again"
-        ) from err
-    if index.get("format") != TRACKS_FORMAT:
-        raise GenointerpError(
-            f"{path}: format is {index.get('format')!r}, expected {TRACKS_FORMAT!r}. "
-            f"Fix: run 'genointerp export {run.path}' again"
-        )
+    """``RUN/tracks/tracks.json`` (format checked by :func:`genointerp.export.read_tracks_json`),
+    with every path in it present."""
+    from ..export import read_tracks_json
+
+    path = run.file("tracks") / "tracks.json"
+    index = read_tracks_json(path)
     genome = index["genome"]
     paths = [genome["fasta"], genome["fai"]] + [t["path"] for t in index.get("tracks", [])]
     missing = [p for p in paths if not (path.parent / p).is_file()]
