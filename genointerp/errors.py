@@ -101,3 +101,19 @@ class NotBuiltYetError(GenointerpError, NotImplementedError):
 
 class SAEMismatchError(GenointerpError):
     """An SAE used with another model or layer than the one it was trained on."""
+
+
+class Preempted(BaseException):
+    """The scheduler asked the job to stop (SIGUSR1 or SIGTERM before its time limit).
+
+    A ``BaseException`` like ``KeyboardInterrupt``: code that catches ``Exception`` lets it
+    through.  A stage that receives it saves what it can resume from and re-raises; the CLI
+    exits with :data:`PREEMPTED_EXIT` so the job script can requeue itself.
+    """
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        self.signal_name = signal_name
+        super().__init__(f"stopped by {signal_name}; the next run resumes from the last save")
+
+
+PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later"
