@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import names
+from .._atomic import make_temp_folder
 from .._cache import cache_subdir
 from .._textio import sniff_format
 from ..errors import GenomeFormatError
@@ -223,7 +223,7 @@ def _packed_dir(path: Path, cache_dir: str | Path | None) -> Path:
 def _pack_to(path: Path, fmt: str, packed: Path) -> None:
     """Pack into a temporary folder and rename it into place: no half-written cache."""
     packed.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{packed.name}.", dir=packed.parent))
+    tmp = make_temp_folder(packed.parent, f".tmp-{packed.name}.")
     try:
         with open(tmp / "sequence.u8", "wb") as out:
             if fmt == "gff3":

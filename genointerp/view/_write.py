@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 ASSETS = ("index.html", "viewer.js", "viewer.css")
 IGV_PACKAGE = "igv_notebook"
 IGV_DISTRIBUTION = "igv-notebook"
-_READABLE = 0o644  # web assets: readable by whoever serves or copies the folder
 
 
 def write_viewer(run_dir, *, n_sites: int = 10) -> Path:
@@ -59,7 +58,6 @@ def write_viewer(run_dir, *, n_sites: int = 10) -> Path:
     _copy(igv_bundle(), folder / "igv.min.js")
     with atomic_path(folder / "IGV_LICENSE.txt") as tmp:
         tmp.write_text(igv_licence())
-        tmp.chmod(_READABLE)
     assets = resources.files("genointerp.view") / "assets"
     for name in ASSETS:
         with resources.as_file(assets / name) as source:
@@ -67,7 +65,6 @@ def write_viewer(run_dir, *, n_sites: int = 10) -> Path:
     text = json.dumps(data, separators=(",", ":"), allow_nan=False)
     with atomic_path(folder / "data.js") as tmp:
         tmp.write_text(f"window.GENOINTERP_DATA = {text};\n")
-        tmp.chmod(_READABLE)
     logger.info(
         "wrote %s: %d tracks, %d features", folder / "index.html", len(data["tracks"]),
         len(data["rows"]),
@@ -125,4 +122,3 @@ def _copy(source: Path, target: Path) -> None:
         return
     with atomic_path(target, suffix=target.suffix) as tmp:
         shutil.copyfile(source, tmp)
-        tmp.chmod(_READABLE)
