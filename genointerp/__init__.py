@@ -35,6 +35,7 @@ _SUBMODULES = (
     "pl",
     "view",
     "report",
+    "pipeline",
 )
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         io,
         models,
         names,
+        pipeline,
         pl,
         rank,
         report,

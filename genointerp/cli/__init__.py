@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import GenointerpError
-from . import _align, _concepts, _data, _demo, _export, _models, _report, _sae, _view
+from . import _align, _concepts, _data, _export, _models, _report, _run, _sae, _view
 
 EXIT_ERROR = 1
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _export.register(sub)
     _report.register(sub)
     _view.register(sub)
-    _demo.register(sub)
+    _run.register(sub)
     return parser
 
 
