@@ -78,6 +78,10 @@ class DataConfig:
 
     store: str = ""
     """Activation store written by ``genointerp extract``."""
+    stores: list[str] = field(default_factory=list)
+    """More stores, same model, layer and d_model (e.g. one per genome), mixed into training
+    in proportion to their positions; each holds out its own ``eval_fraction`` of chunks. A
+    store of another model, layer or width is refused."""
     layer: str = ""
     """Layer of the store to train on; empty means the store's only (or first) layer.
     ``<layer>+rc`` trains on the joint strand view (own strand, then opposite strand:

@@ -10,12 +10,20 @@ job sees exactly the batches an uninterrupted one would.
 
 Under torchrun each process reads its own slice of every fill, so no row is read
 twice and the processes together see what one process would.
+
+Several stores (of one model, layer and width: e.g. one per genome) form one stream:
+each store's chunks are split into training and held-out chunks as if it were alone
+(so :func:`~genointerp.sae.evaluate_sae` on any one of them finds its held-out
+chunks), and the training chunks of all stores are shuffled together, so a genome
+is drawn in proportion to its positions.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import zip_longest
 
 import numpy as np
 import torch
@@ -48,13 +56,34 @@ def first_rows(store: ActivationStore, layer: str, positions: int, units=None) -
     return rows.astype(np.float32)
 
 
+Unit = tuple[int, str, str, int, int]  # (store index, contig, strand, start, end)
+
+
+def split_units(
+    store: ActivationStore, layer: str, seed: int, eval_fraction: float
+) -> tuple[list[tuple[str, str, int, int]], list[tuple[str, str, int, int]]]:
+    """The read units of one store split into (training, held-out), by ``seed`` alone."""
+    chunks = read_units(store, layer)
+    order = np.random.default_rng([seed, 0]).permutation(len(chunks))
+    n_eval = math.ceil(eval_fraction * len(chunks)) if eval_fraction > 0 else 0
+    if n_eval >= len(chunks):
+        raise GenointerpError(
+            f"{store.path}: {len(chunks)} chunks of up to {UNIT_ROWS} positions are too few "
+            f"to hold out {eval_fraction:.0%} for evaluation. Fix: lower eval_fraction or "
+            "extract activations from more sequence"
+        )
+    return [chunks[i] for i in sorted(order[n_eval:])], [chunks[i] for i in sorted(order[:n_eval])]
+
+
 class ActivationBatches:
-    """Deterministic, shuffled batches of one layer of an activation store.
+    """Deterministic, shuffled batches of one layer of one or several activation stores.
 
     Parameters
     ----------
     store
-        An open :class:`~genointerp.acts.ActivationStore`.
+        An open :class:`~genointerp.acts.ActivationStore`, or a list of them (same
+        model, layer and width; the caller checks that): their training chunks are
+        shuffled together, so each contributes in proportion to its positions.
     layer
         Layer to read: a stored layer or a joint strand view (``blocks.5+rc``).
     batch_size
@@ -65,14 +94,14 @@ class ActivationBatches:
     seed
         Seeds the chunk split, the epoch orders and the shuffles.
     eval_fraction
-        Fraction of chunks held out (see :meth:`eval_rows`).
+        Fraction of each store's chunks held out (see :meth:`eval_rows`).
     rank, world
         This process and the number of processes.
     """
 
     def __init__(
         self,
-        store: ActivationStore,
+        store: ActivationStore | Sequence[ActivationStore],
         layer: str,
         batch_size: int,
         buffer_batches: int = 32,
@@ -83,26 +112,32 @@ class ActivationBatches:
     ) -> None:
         if batch_size % world:
             raise ValueError(f"batch_size {batch_size} is not divisible by {world} processes")
-        self.store, self.layer = store, layer
+        self.stores = [store] if isinstance(store, ActivationStore) else list(store)
+        self.store, self.layer = self.stores[0], layer
         self.batch_size, self.buffer_batches = batch_size, buffer_batches
         self.seed, self.rank, self.world = seed, rank, world
-        chunks = read_units(store, layer)
-        order = np.random.default_rng([seed, 0]).permutation(len(chunks))
-        n_eval = math.ceil(eval_fraction * len(chunks)) if eval_fraction > 0 else 0
-        if n_eval >= len(chunks):
-            raise GenointerpError(
-                f"{store.path}: {len(chunks)} chunks of up to {UNIT_ROWS} positions are too few "
-                f"to hold out {eval_fraction:.0%} for evaluation. Fix: lower eval_fraction or "
-                "extract activations from more sequence"
-            )
-        self.eval_chunks = [chunks[i] for i in sorted(order[:n_eval])]
-        self.train_chunks = [chunks[i] for i in sorted(order[n_eval:])]
-        self._sizes = np.array([end - start for _, _, start, end in self.train_chunks])
+        self.train_chunks: list[Unit] = []
+        held_out: list[list[Unit]] = []
+        for index, one in enumerate(self.stores):
+            train, evaluate = split_units(one, layer, seed, eval_fraction)
+            self.train_chunks += [(index, *unit) for unit in train]
+            held_out.append([(index, *unit) for unit in evaluate])
+        # Round robin over the stores, so a capped evaluation samples every store.
+        self.eval_chunks: list[Unit] = [
+            unit for group in zip_longest(*held_out) for unit in group if unit is not None
+        ]
+        self._sizes = np.array([end - start for *_, start, end in self.train_chunks])
         self.train_rows = int(self._sizes.sum())
         self._fill_index = -1
         self._fill: torch.Tensor | None = None
         self._next: tuple[int, Future] | None = None  # the following fill, read in background
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sae-fill")
+
+    def _read(self, unit: Unit, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Rows ``[lo, hi)`` of one read unit (relative to its start)."""
+        index, contig, strand, start, end = unit
+        stop = end if hi is None else start + hi
+        return self.stores[index].read(self.layer, contig, strand, start + lo, stop)
 
     def close(self) -> None:
         """Stop the background reader (a pending read finishes and is dropped)."""
@@ -145,22 +180,20 @@ class ActivationBatches:
             first = int(np.searchsorted(bounds, offset, side="right")) - 1
             last = int(np.searchsorted(bounds, offset + take, side="left"))
             for position in range(first, last):
-                contig, strand, c_start, c_end = self.train_chunks[order[position]]
+                unit = self.train_chunks[order[position]]
                 lo = max(offset - bounds[position], 0)
-                hi = min(offset + take - bounds[position], c_end - c_start)
-                parts.append(
-                    self.store.read(self.layer, contig, strand, c_start + lo, c_start + hi)
-                )
+                hi = min(offset + take - bounds[position], int(self._sizes[order[position]]))
+                parts.append(self._read(unit, lo, hi))
             start += take
         return np.concatenate(parts)
 
     def eval_rows(self, max_rows: int | None = None) -> np.ndarray:
         """Held-out rows (chunks never trained on), at most ``max_rows``: float32."""
         parts, total = [], 0
-        for contig, strand, start, end in self.eval_chunks:
+        for unit in self.eval_chunks:
             if max_rows is not None and total >= max_rows:
                 break
-            part = self.store.read(self.layer, contig, strand, start, end)
+            part = self._read(unit)
             parts.append(part)
             total += len(part)
         rows = np.concatenate(parts) if parts else np.zeros((0, self.store.width(self.layer)))

@@ -11,6 +11,7 @@ stopped.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -30,7 +31,7 @@ from ..acts import ActivationStore
 from ..errors import GenointerpError
 from ..models._base import resolve_device
 from ._arch import SAE, build_sae
-from ._config import SAETrainConfig
+from ._config import DataConfig, SAETrainConfig
 from ._data import ActivationBatches
 from ._evaluate import check_spliceable, loss_recovered
 from ._io import Provenance, save_sae
@@ -138,7 +139,8 @@ def train_sae(
     Parameters
     ----------
     config
-        All settings; ``config.data.store`` names the activation store.
+        All settings; ``config.data.store`` names the activation store (``stores``: more
+        stores of the same model and layer, mixed in).
     out_dir
         Receives ``cfg.json``, ``sae_weights.safetensors``, ``metrics.json``,
         ``train_log.tsv`` and ``checkpoint.pt``.  A checkpoint there is resumed.
@@ -166,12 +168,13 @@ class _Run:
 
     def __init__(self, config: SAETrainConfig, out_dir: Path, dist: _Distributed) -> None:
         self.config, self.out_dir, self.dist = config, out_dir, dist
-        self.store = ActivationStore(config.data.store)
-        _check_store(self.store)
+        self.stores = open_stores(config.data)
+        self.store = self.stores[0]
         self.layer = _pick_layer(self.store, config.data.layer)
+        check_same_source(self.stores, self.layer)
         data = config.data
         self.batches = ActivationBatches(
-            self.store,
+            self.stores,
             self.layer,
             data.batch_size,
             data.buffer_batches,
@@ -251,7 +254,8 @@ class _Run:
             self._check_in_sync()
             if self.dist.rank == 0:
                 self._finish()
-        self.store.close()
+        for store in self.stores:
+            store.close()
         return TrainResult(self.out_dir, self.sae, self.step, complete)
 
     def _wrap(self) -> torch.nn.Module:
@@ -462,8 +466,8 @@ class _Run:
             hook=hook_name(self.store, self.layer),
             d_model=self.store.width(self.layer),
             normalisation_scale=self.scale,
-            data_checksum=self.store.genome_checksum,
-            store=str(self.store.path),
+            data_checksum=data_checksum(self.stores),
+            store="; ".join(str(store.path) for store in self.stores),
             tokens=self.step * self.config.data.batch_size,
             seed=self.config.seed,
             eval_fraction=self.config.data.eval_fraction,
@@ -487,6 +491,51 @@ class _Run:
             metrics.l0,
             100 * metrics.dead_fraction,
         )
+
+
+def open_stores(data: DataConfig) -> list[ActivationStore]:
+    """``data.store`` and ``data.stores``, opened and checked to be finished extractions."""
+    paths = [data.store, *data.stores]
+    named_twice = {p for p in paths if paths.count(p) > 1}
+    if named_twice:
+        raise GenointerpError(
+            f"{sorted(named_twice)[0]}: named twice in data.store and data.stores. "
+            "Fix: list each store once"
+        )
+    stores = []
+    try:
+        for path in paths:
+            stores.append(ActivationStore(path))
+            _check_store(stores[-1])
+    except BaseException:
+        for store in stores:
+            store.close()
+        raise
+    return stores
+
+
+def check_same_source(stores: list[ActivationStore], layer: str) -> None:
+    """Every store must hold ``layer`` of the first store's model, at the same width."""
+    first = stores[0]
+    for store in stores[1:]:
+        problem = ""
+        if store.model_id != first.model_id:
+            problem = f"model {store.model_id!r}, not {first.model_id!r}"
+        elif store.base_layer(layer) and store.width(layer) != first.width(layer):
+            problem = f"width {store.width(layer)} at {layer!r}, not {first.width(layer)}"
+        if problem:
+            raise GenointerpError(
+                f"{store.path}: activations of {problem} (as in {first.path}). Fix: train "
+                "on stores of one model and layer, or drop this one from data.stores"
+            )
+
+
+def data_checksum(stores: list[ActivationStore]) -> str:
+    """The genome checksum of one store; for several, sha256 over theirs, in order."""
+    if len(stores) == 1:
+        return stores[0].genome_checksum
+    text = "".join(f"{store.genome_checksum}\n" for store in stores)
+    return "sha256-of-genomes:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _check_store(store: ActivationStore) -> None:
