@@ -3,6 +3,8 @@ a killed job resumes to the same file, and the CLI runs features encode -> align
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -251,3 +253,119 @@ def test_top_sites_equal_a_full_sort(setup):
             assert sorted(got, reverse=True) == sorted(expect, reverse=True)[: len(got)]
             found += len(got)
         assert found >= n  # the cut keeps at least 2n values over both splits
+
+
+def _same_content(a, b) -> None:
+    """Two feature files hold the same CSR arrays, statistics and settings, bit for bit."""
+    import h5py
+
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        skip = {"stats_current"}
+        assert {k: v for k, v in fa.attrs.items() if k not in skip} == {
+            k: v for k, v in fb.attrs.items() if k not in skip
+        }
+        names = []
+        fa.visit(lambda n: names.append(n) if n.startswith(("contigs/", "stats/")) else None)
+        assert names
+        for name in names:
+            if isinstance(fa[name], h5py.Dataset):
+                x, y = fa[name][()], fb[name][()]
+                assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
+            assert dict(fa[name].attrs) == dict(fb[name].attrs), name
+
+
+@contextlib.contextmanager
+def _dies_on_read(monkeypatch, call: int):
+    """Store reads raise KeyboardInterrupt at the ``call``-th read (a killed job)."""
+    real = gi.acts.ActivationStore.read
+    calls = {"n": 0}
+
+    def dies(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(gi.acts.ActivationStore, "read", dies)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(gi.acts.ActivationStore, "read", real)
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_merged_shards_equal_one_encoding(small_run, tmp_path, n, monkeypatch):
+    """A run's store encoded in n shards (cuts inside contigs and strands), then merged,
+    gives the file a single encode gives: CSR arrays, statistics (neighbour counts
+    across the cuts included) and codon phase."""
+    tracks = gi.concepts.ConceptTracks.read(small_run / "concepts.h5")
+    store, sae = small_run / "activations.h5", small_run / "sae"
+    whole = gi.features.encode(store, sae, tmp_path / "whole.h5", tracks=tracks, batch_rows=1000)
+    positions = whole.n_positions
+    whole.close()
+    out = tmp_path / "f.h5"
+    parts = []
+    for i in range(n):
+        if i == n // 2:  # one shard is killed part-way and resumed
+            monkeypatch.setattr(_encode, "CHECKPOINT_ROWS", 2000)
+            with _dies_on_read(monkeypatch, 4), pytest.raises(KeyboardInterrupt):
+                gi.features.encode(store, sae, out, tracks=tracks, batch_rows=1000, shard=(i, n))
+            assert (tmp_path / f"f.shard-{i}-of-{n}.h5.partial").exists()
+        part = gi.features.encode(store, sae, out, tracks=tracks, batch_rows=1000, shard=f"{i}/{n}")
+        assert part == tmp_path / f"f.shard-{i}-of-{n}.h5"
+        parts.append(part)
+    with pytest.raises(gi.errors.GenointerpError, match="shard 0 of"):
+        gi.features.FeatureActivations(parts[0])
+    merged = gi.features.merge(parts[::-1], out)
+    assert merged.stats.positions == positions
+    assert merged.stats.lag1.sum() > 0 and merged.stats.phase.sum() > 0
+    merged.close()
+    _same_content(out, tmp_path / "whole.h5")
+
+
+def test_shards_cover_every_row_once_balanced():
+    from genointerp.features._shards import shard_rows
+
+    groups = [("a", "+", 10_000), ("a", "-", 10_000), ("b", "+", 3_000), ("b", "-", 3_000)]
+    for n in (1, 2, 5, 26, 40):
+        covered = {g[:2]: np.zeros(g[2], dtype=int) for g in groups}
+        sizes = []
+        for i in range(n):
+            runs = shard_rows(groups, (i, n), 1_000)
+            assert len({r[:2] for r in runs}) == len(runs)  # one run per group at most
+            for contig, strand, start, end in runs:
+                covered[contig, strand][start:end] += 1
+                assert start % 1000 == 0 and (
+                    end % 1000 == 0
+                    or end == dict(((c, s), m) for c, s, m in groups)[contig, strand]
+                )
+            sizes.append(sum(end - start for *_, start, end in runs))
+        assert all((c == 1).all() for c in covered.values())
+        assert max(sizes) - min(sizes) <= 2 * 1_000  # balanced to within the batch cuts
+
+
+def test_merge_refuses_missing_foreign_and_unfinished_shards(setup):
+    tmp, store, sae_dir, _ = setup
+    out = tmp / "f.h5"
+    parts = [
+        gi.features.encode(store, sae_dir, out, batch_rows=500, shard=(i, 3)) for i in range(3)
+    ]
+    with pytest.raises(gi.errors.GenointerpError, match=r"shards 1 of 3 are missing"):
+        gi.features.merge([parts[0], parts[2]], out)
+    with pytest.raises(gi.errors.GenointerpError, match="no such shard"):
+        gi.features.merge([*parts[:2], tmp / "gone.h5"], out)
+    torch.manual_seed(1)
+    other = build_sae(SAEConfig(architecture="topk", d_sae=F, k=4), D)
+    other_dir = save_sae(
+        other, tmp / "other", Provenance(model_id="tiny:synthetic", layer="blocks.0", d_model=D)
+    )
+    foreign = gi.features.encode(store, other_dir, tmp / "g.h5", batch_rows=500, shard=(1, 3))
+    with pytest.raises(gi.errors.GenointerpError, match="sae_checksum differs"):
+        gi.features.merge([parts[0], foreign, parts[2]], out)
+    four = gi.features.encode(store, sae_dir, tmp / "h.h5", batch_rows=500, shard=(1, 4))
+    with pytest.raises(gi.errors.GenointerpError, match="shard 1 of 4, not of 3"):
+        gi.features.merge([parts[0], four, parts[2]], out)
+    whole = gi.features.encode(store, sae_dir, tmp / "w.h5", batch_rows=500)
+    with pytest.raises(gi.errors.GenointerpError, match="a whole encoding, not a shard"):
+        gi.features.merge([parts[0], whole.path], out)
+    assert not out.exists() and not (tmp / "f.h5.merging").exists()

@@ -17,6 +17,7 @@ from .. import __version__
 from ..errors import GenointerpError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
 from ._format import FEATURES_TYPE, FEATURES_VERSION, STRAND_KEYS, FeatureActivations
+from ._shards import shard_path, shard_rows
 from ._stats import FeatureStats, log_bins
 
 BATCH_ROWS = 16384  # positions encoded per SAE call
@@ -33,8 +34,9 @@ def encode(
     tracks=None,
     batch_rows: int = BATCH_ROWS,
     device: str | None = None,
+    shard: tuple[int, int] | str | None = None,
     progress: bool = False,
-) -> FeatureActivations:
+) -> FeatureActivations | Path:
     """Run ``sae`` over every position of ``store`` and write the non-zero activations.
 
     Parameters
@@ -52,11 +54,23 @@ def encode(
     tracks
         :class:`~genointerp.concepts.ConceptTracks` of the same genome; with
         ``codon_pos1..3`` concepts the statistics get a codon-phase profile.
+    shard
+        ``(i, n)`` or ``"i/n"`` (0-based): encode only part ``i`` of ``n`` (contiguous
+        runs of contig/strand rows, balanced by positions, cut at multiples of
+        ``batch_rows``) into ``<output stem>.shard-i-of-n.h5`` (resumable the same way);
+        :func:`merge` joins the finished shards into ``output``.
 
     Returns
     -------
-    FeatureActivations
-        The finished file, opened for reading.
+    FeatureActivations or Path
+        The finished file, opened for reading; for a shard, the shard file's path.
+
+    Examples
+    --------
+    >>> for i in range(4):                                               # doctest: +SKIP
+    ...     gi.features.encode(store, sae_dir, "features.h5", shard=(i, 4))
+    >>> parts = [f"features.shard-{i}-of-4.h5" for i in range(4)]
+    >>> fa = gi.features.merge(parts, "features.h5")                      # doctest: +SKIP
     """
     from ..acts import ActivationStore
     from ..sae import load_sae
@@ -81,8 +95,11 @@ def encode(
             f"{store.path} (genome {store.genome_checksum[:12]}). Fix: build the tracks "
             "on the genome that was extracted"
         )
-    output = Path(output)
-    partial = output.with_name(output.name + ".partial")
+    shard = _check_shard(shard)
+    target = shard_path(Path(output), shard)
+    partial = target.with_name(target.name + ".partial")
+    groups = [(c, s, n) for c, n in store.contigs.items() for s in store.strands]
+    ranges = shard_rows(groups, shard, batch_rows)
     meta = {
         "sae": json.dumps(asdict(provenance)),
         "sae_path": sae_path,
@@ -94,49 +111,55 @@ def encode(
         "d_sae": int(sae.d_sae),
         "strands": json.dumps(store.strands),
         "codon_phase": bool(tracks is not None and _has_codons(tracks)),
+        "shard": json.dumps(list(shard) if shard else None),
+        "shard_rows": json.dumps(ranges if shard else None),
     }
     device = torch.device(device or "cpu")
     sae = sae.to(device).eval()
     with _open_partial(partial, meta, store) as h5:
         ledger = _Ledger(h5)
+        keys = {r: _group_key(h5, r[0], r[1]) for r in ranges}
         bar = tqdm(
-            total=store.n_positions,
-            initial=sum(ledger.progress.values()),
+            total=sum(end - start for _, _, start, end in ranges),
+            initial=sum(ledger.progress.get(keys[r], r[2]) - r[2] for r in ranges),
             unit="nt",
             disable=not progress,
             desc="encode",
         )
-        for contig, length in store.contigs.items():
-            for strand in store.strands:
-                key = f"contigs/{_contig_key(h5, contig)}/{STRAND_KEYS[strand]}"
-                phase = _phase(tracks, contig, strand, length) if meta["codon_phase"] else None
-                _encode_stream(
-                    store,
-                    layer,
-                    sae,
-                    device,
-                    (contig, strand, length),
-                    h5[key],
-                    ledger,
-                    phase,
-                    batch_rows,
-                    bar,
-                )
+        work = (store, layer, sae, device)
+        for run in ranges:
+            contig, strand = run[:2]
+            length = store.contigs[contig]
+            phase = _phase(tracks, contig, strand, length) if meta["codon_phase"] else None
+            _encode_stream(work, run, h5[keys[run]], ledger, phase, batch_rows, bar)
         bar.close()
+        for contig, strand, _, end in ranges:
+            trim(h5[_group_key(h5, contig, strand)], end)
         ledger.finish()
         h5.attrs["complete"] = True
-    os.replace(partial, output)
-    return FeatureActivations(output)
+    os.replace(partial, target)
+    return target if shard else FeatureActivations(target)
 
 
-def _encode_stream(store, layer, sae, device, where, group, ledger, phase, batch_rows, bar) -> None:
-    contig, strand, length = where
-    start = ledger.progress.get(group.name, 0)
+def _check_shard(shard) -> tuple[int, int] | None:
+    from ..acts import parse_shard
+
+    if shard is None:
+        return None
+    return parse_shard(shard if isinstance(shard, str) else f"{shard[0]}/{shard[1]}")
+
+
+def _encode_stream(work, run, group, ledger, phase, batch_rows, bar) -> None:
+    """Encode one run of rows of a contig and strand, from where the ledger stopped."""
+    store, layer, sae, device = work
+    contig, strand, first, length = run  # rows first:length
+    start = ledger.progress.get(group.name, first)
     if start >= length:
         return
     indptr_ds, indices_ds, values_ds = group["indptr"], group["indices"], group["values"]
     nnz = int(indptr_ds[start])
     # keys (row * d_sae + feature) of the last rows before ``start``, for neighbour counts
+    # (none before a shard's first row: merge counts the pairs across shard boundaries)
     prev = _tail_keys(indptr_ds, indices_ds, start, sae.d_sae)
     pending = FeatureStats.zeros(sae.d_sae)
     since_commit = 0
@@ -181,9 +204,11 @@ class _Ledger:
         self.stats = FeatureStats.from_group(current)
         self.progress: dict[str, int] = json.loads(current.attrs["progress"])
 
-    def commit(self, pending: FeatureStats, group: str, rows: int) -> None:
+    def commit(self, pending: FeatureStats, group: str | None = None, rows: int = 0) -> None:
+        """Add ``pending`` to the totals and record ``group`` as done up to ``rows``."""
         self.stats.add(pending)
-        self.progress[group] = rows
+        if group is not None:
+            self.progress[group] = rows
         spare = 1 - int(self.h5.attrs["stats_current"])
         target = self.h5[f"stats_{spare}"]
         self.stats.to_group(target)
@@ -194,6 +219,13 @@ class _Ledger:
 
     def finish(self) -> None:
         self.stats.to_group(self.h5.create_group("stats"))
+
+
+def trim(group: h5py.Group, end: int) -> None:
+    """Cut ``indices``/``values`` (grown by doubling) to the non-zeros of rows before ``end``."""
+    nnz = int(group["indptr"][end])
+    for name in ("indices", "values"):
+        group[name].resize((nnz,))
 
 
 def _neighbours(stats: FeatureStats, keys: np.ndarray, prev: np.ndarray, d_sae: int) -> None:
@@ -273,9 +305,10 @@ class _open_partial:
             except OSError:
                 self.path.unlink()  # killed before the layout was written: start again
             else:
-                old = {k: h5.attrs.get(k) for k in ("sae_checksum", "store", "layer")}
-                new = {k: self.meta[k] for k in old}
-                if old == new and h5.attrs.get("codon_phase") == self.meta["codon_phase"]:
+                same = ("sae_checksum", "store", "layer", "codon_phase")
+                old = {k: h5.attrs.get(k) for k in same}
+                old["shard_rows"] = h5.attrs.get("shard_rows", "null")
+                if old == {k: self.meta[k] for k in old}:
                     self.h5 = h5
                     return h5
                 h5.close()
@@ -283,14 +316,15 @@ class _open_partial:
                     f"{self.path}: an unfinished encoding of another SAE, store or layer. "
                     "Fix: delete it, or rerun the command that started it"
                 )
-        self.h5 = _create(self.path, self.meta, self.store)
+        self.h5 = create(self.path, self.meta, self.store.contigs, self.store.strands)
         return self.h5
 
     def __exit__(self, *exc) -> None:
         self.h5.close()
 
 
-def _create(path: Path, meta: dict, store) -> h5py.File:
+def create(path: Path, meta: dict, contigs: dict[str, int], strands: list[str]) -> h5py.File:
+    """A new, empty feature-activation file with ``meta`` and its ``contigs`` x ``strands``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     h5 = h5py.File(path, "w")
     h5.attrs[ENCODING_TYPE] = FEATURES_TYPE
@@ -299,11 +333,11 @@ def _create(path: Path, meta: dict, store) -> h5py.File:
     h5.attrs["genointerp_version"] = __version__
     h5.attrs["complete"] = False
     index_dtype = np.uint16 if meta["d_sae"] <= np.iinfo(np.uint16).max + 1 else np.int32
-    for i, (contig, length) in enumerate(store.contigs.items()):
+    for i, (contig, length) in enumerate(contigs.items()):
         cgroup = h5.create_group(f"contigs/{i}")
         cgroup.attrs["name"] = contig
         cgroup.attrs["length"] = length
-        for strand in store.strands:
+        for strand in strands:
             g = cgroup.create_group(STRAND_KEYS[strand])
             g.create_dataset("indptr", shape=(length + 1,), dtype=np.int64, fillvalue=0)
             for name, dtype in (("indices", index_dtype), ("values", np.float16)):
@@ -317,8 +351,8 @@ def _create(path: Path, meta: dict, store) -> h5py.File:
     return h5
 
 
-def _contig_key(h5: h5py.File, contig: str) -> str:
+def _group_key(h5: h5py.File, contig: str, strand: str) -> str:
     for key, group in h5["contigs"].items():
         if group.attrs["name"] == contig:
-            return key
+            return f"/contigs/{key}/{STRAND_KEYS[strand]}"
     raise KeyError(contig)

@@ -4,7 +4,9 @@ Layout (``encoding-type`` ``feature-activations``, version 0.1.0)::
 
     /                           attrs: encoding-type, encoding-version, sae (JSON provenance),
                                 sae_path, model_id, layer, store, genome_checksum, d_sae,
-                                strands (JSON), complete
+                                strands (JSON), codon_phase, shard (JSON: null,
+                                or [i, n] in a shard file), shard_rows (JSON: null, or
+                                a shard's [contig, strand, start, end] runs), complete
     /contigs/<i>                attrs name, length
     /contigs/<i>/<strand>/indptr   int64 (length + 1): row p's features are
                                    indices[indptr[p]:indptr[p+1]] (CSR, sorted)
@@ -90,6 +92,13 @@ class FeatureActivations:
             raise StoreVersionError(
                 f"{self.path}: encoding {kind!r} version {version!r}, expected "
                 f"{FEATURES_TYPE!r} {FEATURES_VERSION}. Fix: run 'genointerp features encode'"
+            )
+        shard = json.loads(attrs.get("shard", "null"))
+        if shard is not None:
+            self.file.close()
+            raise GenointerpError(
+                f"{self.path}: shard {shard[0]} of {shard[1]} of an encoding, not a whole one. "
+                "Fix: merge every shard with gi.features.merge first"
             )
         if not attrs.get("complete", False):
             self.file.close()
