@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import torch
 
 import genointerp as gi
-from genointerp.errors import GenointerpError
+from genointerp.errors import GenointerpError, Preempted
 from genointerp.sae import (
     ActivationBatches,
     DataConfig,
@@ -17,7 +23,9 @@ from genointerp.sae import (
     SAETrainConfig,
     train_sae,
 )
+from genointerp.sae._train import CHECKPOINT_FILE, _Run
 from tests.builders import store_from_rows
+from tests.conftest import REPO
 
 
 def marked_rows(n: int, mark: float, seed: int) -> np.ndarray:
@@ -120,3 +128,131 @@ def test_a_store_of_another_model_or_width_or_named_twice_is_refused(two_stores,
             train_sae(config_for([big, store]), tmp_path / "refused", progress=False)
         assert "\n" not in str(caught.value)
     assert not (tmp_path / "refused").exists()
+
+
+# -- preemption -------------------------------------------------------------------------------
+def same_weights(a: gi.sae.TrainResult, b: gi.sae.TrainResult) -> bool:
+    other = b.sae.state_dict()
+    return all(torch.equal(t, other[name]) for name, t in a.sae.state_dict().items())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(two_stores, tmp_path_factory):
+    return train_sae(config_for(two_stores), tmp_path_factory.mktemp("whole"), progress=False)
+
+
+def preempt_inside_step(monkeypatch, at_step: int, how):
+    """Call ``how()`` in the middle of step ``at_step`` (after the weights moved)."""
+    count_firing = _Run._count_firing
+
+    def interrupted(self, features, signals):
+        if self.step == at_step:
+            how()
+        return count_firing(self, features, signals)
+
+    monkeypatch.setattr(_Run, "_count_firing", interrupted)
+
+
+def test_sigusr1_mid_step_checkpoints_after_that_step_and_resumes_exactly(
+    two_stores, uninterrupted, tmp_path, monkeypatch
+):
+    def scheduler(number, frame):
+        raise Preempted(signal.Signals(number).name)
+
+    previous = signal.signal(signal.SIGUSR1, scheduler)
+    try:
+        preempt_inside_step(monkeypatch, 12, lambda: os.kill(os.getpid(), signal.SIGUSR1))
+        with pytest.raises(Preempted, match="SIGUSR1"):
+            train_sae(config_for(two_stores), tmp_path, progress=False)
+        assert signal.getsignal(signal.SIGUSR1) is scheduler  # the handler is given back
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert saved["step"] == 13  # the step the signal fell in was finished, then saved
+    assert not (tmp_path / "sae_weights.safetensors").exists()
+    monkeypatch.undo()
+    resumed = train_sae(config_for(two_stores), tmp_path, progress=False)
+    assert resumed.complete and same_weights(uninterrupted, resumed)
+
+
+def test_preempted_between_steps_saves_there_and_inside_a_step_keeps_the_last_checkpoint(
+    two_stores, uninterrupted, tmp_path, monkeypatch
+):
+    config = config_for(two_stores)
+    step = _Run._step
+
+    def between(self, model, signals):
+        if self.step == 8:
+            raise Preempted("SIGTERM")
+        return step(self, model, signals)
+
+    monkeypatch.setattr(_Run, "_step", between)
+    with pytest.raises(Preempted):
+        train_sae(config, tmp_path / "between", progress=False)
+    assert torch.load(tmp_path / "between" / CHECKPOINT_FILE, weights_only=True)["step"] == 8
+    monkeypatch.undo()
+    # Raised inside a step (not through a deferred signal): the weights moved but the
+    # step did not end, so nothing is saved past the last periodic checkpoint (step 10).
+    preempt_inside_step(monkeypatch, 12, lambda: (_ for _ in ()).throw(Preempted("SIGTERM")))
+    with pytest.raises(Preempted):
+        train_sae(config, tmp_path / "inside", progress=False)
+    assert torch.load(tmp_path / "inside" / CHECKPOINT_FILE, weights_only=True)["step"] == 10
+    monkeypatch.undo()
+    for folder in ("between", "inside"):
+        resumed = train_sae(config, tmp_path / folder, progress=False)
+        assert same_weights(uninterrupted, resumed), folder
+
+
+DDP_WORKER = """
+import json, os, signal, sys
+import torch
+from genointerp.errors import PREEMPTED_EXIT, Preempted
+from genointerp.sae import SAETrainConfig, train_sae
+from genointerp.sae._train import _Run
+
+def scheduler(number, frame):
+    raise Preempted("SIGUSR1")
+
+signal.signal(signal.SIGUSR1, scheduler)
+rank, at = int(os.environ["RANK"]), int(sys.argv[3])
+count_firing = _Run._count_firing
+
+def interrupted(self, features, signals):
+    if rank == 1 and self.step == at:  # only one process is warned
+        os.kill(os.getpid(), signal.SIGUSR1)
+    return count_firing(self, features, signals)
+
+_Run._count_firing = interrupted
+config = SAETrainConfig.from_dict(json.loads(open(sys.argv[1]).read()))
+try:
+    result = train_sae(config, sys.argv[2], progress=False)
+except Preempted:
+    sys.exit(PREEMPTED_EXIT)
+torch.save(result.sae.state_dict(), os.path.join(sys.argv[2], f"rank{rank}.pt"))
+"""
+
+
+def test_ddp_processes_stop_after_the_same_step_when_one_is_warned(two_stores, tmp_path):
+    config = config_for(two_stores, tokens=256 * 24)
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
+    (tmp_path / "worker.py").write_text(DDP_WORKER)
+
+    def torchrun(out: str, at: int) -> int:
+        command = [
+            sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc_per_node=2", str(tmp_path / "worker.py"),
+            str(tmp_path / "config.json"), str(tmp_path / out), str(at),
+        ]  # fmt: skip
+        env = os.environ | {"OMP_NUM_THREADS": "1"}
+        run = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+        assert run.returncode in (0, 1), run.stderr[-3000:]  # torchrun: 1 if a worker failed
+        return run.returncode
+
+    assert torchrun("whole", -1) == 0
+    assert torchrun("parts", 7) == 1  # both processes exited with 75 (torchrun reports 1)
+    assert torch.load(tmp_path / "parts" / CHECKPOINT_FILE, weights_only=True)["step"] == 8
+    assert torchrun("parts", -1) == 0
+    for rank in (0, 1):
+        whole = torch.load(tmp_path / "whole" / f"rank{rank}.pt", weights_only=True)
+        parts = torch.load(tmp_path / "parts" / f"rank{rank}.pt", weights_only=True)
+        assert all(torch.equal(whole[name], parts[name]) for name in whole), rank

@@ -20,6 +20,7 @@ is drawn in proportion to its positions.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +31,7 @@ import torch
 
 from ..acts import ActivationStore
 from ..errors import GenointerpError
+from ._config import DataConfig
 
 UNIT_ROWS = 4096  # positions per random read unit (a storage chunk, or part of a big one)
 
@@ -198,6 +200,73 @@ class ActivationBatches:
             total += len(part)
         rows = np.concatenate(parts) if parts else np.zeros((0, self.store.width(self.layer)))
         return rows[:max_rows].astype(np.float32)
+
+
+def open_stores(data: DataConfig) -> list[ActivationStore]:
+    """``data.store`` and ``data.stores``, opened and checked to be finished extractions."""
+    paths = [data.store, *data.stores]
+    named_twice = {p for p in paths if paths.count(p) > 1}
+    if named_twice:
+        raise GenointerpError(
+            f"{sorted(named_twice)[0]}: named twice in data.store and data.stores. "
+            "Fix: list each store once"
+        )
+    stores = []
+    try:
+        for path in paths:
+            stores.append(ActivationStore(path))
+            _check_store(stores[-1])
+    except BaseException:
+        for store in stores:
+            store.close()
+        raise
+    return stores
+
+
+def check_same_source(stores: list[ActivationStore], layer: str) -> None:
+    """Every store must hold ``layer`` of the first store's model, at the same width."""
+    first = stores[0]
+    for store in stores[1:]:
+        problem = ""
+        if store.model_id != first.model_id:
+            problem = f"model {store.model_id!r}, not {first.model_id!r}"
+        elif store.base_layer(layer) and store.width(layer) != first.width(layer):
+            problem = f"width {store.width(layer)} at {layer!r}, not {first.width(layer)}"
+        if problem:
+            raise GenointerpError(
+                f"{store.path}: activations of {problem} (as in {first.path}). Fix: train "
+                "on stores of one model and layer, or drop this one from data.stores"
+            )
+
+
+def data_checksum(stores: list[ActivationStore]) -> str:
+    """The genome checksum of one store; for several, sha256 over theirs, in order."""
+    if len(stores) == 1:
+        return stores[0].genome_checksum
+    text = "".join(f"{store.genome_checksum}\n" for store in stores)
+    return "sha256-of-genomes:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_store(store: ActivationStore) -> None:
+    """Unwritten rows of an unfinished extraction are zeros: never train on them."""
+    if store.shard:
+        raise GenointerpError(
+            f"{store.path}: shard {store.shard[0]}/{store.shard[1]} of an extraction. "
+            "Fix: merge the shards with 'genointerp acts merge' and train on the merged store"
+        )
+    if not store.complete:
+        raise GenointerpError(
+            f"{store.path}: the extraction is not finished. Fix: run the same "
+            "'genointerp extract' command again to complete it"
+        )
+
+
+def pick_layer(store: ActivationStore, layer: str) -> str:
+    """``layer``, or the store's first; a stored layer or a joint strand view (checked)."""
+    if not layer:
+        return store.layers[0]
+    store.base_layer(layer)  # raises, naming the valid layers
+    return layer
 
 
 __all__ = ["ActivationBatches"]

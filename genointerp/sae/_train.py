@@ -11,11 +11,12 @@ stopped.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -28,11 +29,17 @@ from tqdm.auto import tqdm
 
 from .._atomic import atomic_open, atomic_path
 from ..acts import ActivationStore
-from ..errors import GenointerpError
+from ..errors import GenointerpError, Preempted
 from ..models._base import resolve_device
 from ._arch import SAE, build_sae
-from ._config import DataConfig, SAETrainConfig
-from ._data import ActivationBatches
+from ._config import SAETrainConfig
+from ._data import (
+    ActivationBatches,
+    check_same_source,
+    data_checksum,
+    open_stores,
+    pick_layer,
+)
 from ._evaluate import check_spliceable, loss_recovered
 from ._io import Provenance, save_sae
 from ._metrics import measure
@@ -61,6 +68,49 @@ _OPERATIONAL = {
     "model_weights",
     "genome",
 }
+
+
+class DeferredSignals:
+    """Within ``with``, the scheduler's warning signals wait for the end of a step.
+
+    SIGUSR1 and SIGTERM handlers that are Python functions (the pipeline's, which raise
+    :class:`~genointerp.errors.Preempted`) are replaced by one that only records the
+    signal; the step loop calls :meth:`deliver` between steps, where the original handler
+    runs.  So a checkpoint never holds a half-done step, and a resumed run reaches the
+    same weights as one never stopped.  Signals left at their defaults (terminate) and
+    runs outside the main thread are left alone.
+    """
+
+    SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.pending: tuple[int, object] | None = None
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> DeferredSignals:
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                handler = signal.getsignal(number)
+                if callable(handler):
+                    self._saved[number] = handler
+                    signal.signal(number, self._record)
+        return self
+
+    def _record(self, number: int, frame) -> None:
+        self.pending = self.pending or (number, frame)
+
+    def deliver(self) -> None:
+        """Run the original handler of a recorded signal, if any (it may raise)."""
+        if self.pending is not None:
+            number, frame = self.pending
+            self.pending = None
+            self._saved[number](number, frame)
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._saved.items():
+            signal.signal(number, handler)
+        if exc[0] is None:
+            self.deliver()  # arrived during the last step: the handler runs now
 
 
 class TrainResult(NamedTuple):
@@ -170,7 +220,7 @@ class _Run:
         self.config, self.out_dir, self.dist = config, out_dir, dist
         self.stores = open_stores(config.data)
         self.store = self.stores[0]
-        self.layer = _pick_layer(self.store, config.data.layer)
+        self.layer = pick_layer(self.store, config.data.layer)
         check_same_source(self.stores, self.layer)
         data = config.data
         self.batches = ActivationBatches(
@@ -197,6 +247,8 @@ class _Run:
         )
         self.since_fired = torch.zeros(self.sae.d_sae, dtype=torch.long, device=dist.device)
         self.step = 0
+        self._mid_step = False  # inside a step: weights updated, step counter not yet
+        self._saved_step = -1  # step of the last checkpoint this run wrote
         self._eval_rows: np.ndarray | None = None
         self._loss_inputs = self._load_loss_inputs() if config.loss_windows else None
 
@@ -235,28 +287,46 @@ class _Run:
             desc="sae train",
             disable=not progress or self.dist.rank != 0,
         )
-        started, logged = time.perf_counter(), []
-        while self.step < last:
-            out = self._step(model)
-            logged.append(out)
-            if self.step % config.log_every == 0 or self.step == last:
-                self._log(logged, time.perf_counter() - started, bar)
-                logged = []
-            if self.step % config.eval_every == 0 and self.dist.rank == 0:
-                self._eval_line()
-            if self.step % config.checkpoint_every == 0 or self.step == last:
-                self._checkpoint()
-            bar.update(1)
-        bar.close()
-        self.batches.close()
-        complete = self.step >= config.steps
-        if complete:
-            self._check_in_sync()
-            if self.dist.rank == 0:
-                self._finish()
-        for store in self.stores:
-            store.close()
+        try:
+            with DeferredSignals() as signals:
+                self._loop(model, last, bar, signals)
+            complete = self.step >= config.steps
+            if complete:
+                self._check_in_sync()
+                if self.dist.rank == 0:
+                    self._finish()
+        finally:
+            bar.close()
+            self.batches.close()
+            for store in self.stores:
+                store.close()
         return TrainResult(self.out_dir, self.sae, self.step, complete)
+
+    def _loop(self, model: torch.nn.Module, last: int, bar, signals: DeferredSignals) -> None:
+        """Steps up to ``last``; on :class:`Preempted`, a checkpoint, then re-raise."""
+        config = self.config
+        started, logged = time.perf_counter(), []
+        try:
+            while self.step < last:
+                out, stop = self._step(model, signals)
+                logged.append(out)
+                if self.step % config.log_every == 0 or self.step == last or stop:
+                    self._log(logged, time.perf_counter() - started, bar)
+                    logged = []
+                if self.step % config.eval_every == 0 and self.dist.rank == 0:
+                    self._eval_line()
+                if self.step % config.checkpoint_every == 0 or self.step == last:
+                    self._checkpoint()
+                bar.update(1)
+                if stop:  # every process stops after the same step
+                    signals.deliver()  # the scheduler's handler, which raises Preempted
+                    raise Preempted("a signal to another process")
+        except Preempted:
+            if self._mid_step:  # weights and counters disagree: keep the last checkpoint
+                log.warning("stopped inside step %d: resuming from the last checkpoint", self.step)
+            elif self._saved_step != self.step:
+                self._checkpoint()
+            raise
 
     def _wrap(self) -> torch.nn.Module:
         if not self.dist.active:
@@ -266,8 +336,10 @@ class _Run:
         ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
         return DistributedDataParallel(self.sae, device_ids=ids, broadcast_buffers=False)
 
-    def _step(self, model: torch.nn.Module):
+    def _step(self, model: torch.nn.Module, signals: DeferredSignals) -> tuple[tuple, bool]:
+        """One optimiser step; also whether any process has received a warning signal."""
         config, sae = self.config, self.sae
+        self._mid_step = True
         x = self.batches.batch(self.step).to(self.dist.device, non_blocking=True) * self.scale
         dead = self.since_fired >= config.dead_tokens
         autocast = (
@@ -285,17 +357,24 @@ class _Run:
         self.schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
         sae.normalise_decoder()
-        self._count_firing(out.features)
+        stop = self._count_firing(out.features, signals)
         self.step += 1
-        return (out.loss.detach(), out.mse.detach(), out.l0.detach(), out.aux.detach(), dead)
+        self._mid_step = False
+        return (out.loss.detach(), out.mse.detach(), out.l0.detach(), out.aux.detach(), dead), stop
 
     @torch.no_grad()
-    def _count_firing(self, features: torch.Tensor) -> None:
+    def _count_firing(self, features: torch.Tensor, signals: DeferredSignals) -> bool:
+        """Reset the counters of features that fired; return whether any process must stop."""
         fired = (features > 0).any(0).to(torch.int32)
-        if self.dist.active:
-            torch.distributed.all_reduce(fired, op=torch.distributed.ReduceOp.MAX)
+        stop = signals.pending is not None
+        if self.dist.active:  # one all-reduce: features fired anywhere, and any stop request
+            flag = torch.tensor([int(stop)], dtype=torch.int32, device=fired.device)
+            both = torch.cat([fired, flag])
+            torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+            fired, stop = both[:-1], bool(both[-1])
         self.since_fired += self.config.data.batch_size
         self.since_fired[fired.bool()] = 0
+        return stop
 
     # -- logs and evaluation --------------------------------------------------------------
     def _start_log(self) -> None:
@@ -402,6 +481,7 @@ class _Run:
         }
         with atomic_path(self.out_dir / CHECKPOINT_FILE) as tmp:
             torch.save(state, tmp)
+        self._saved_step = self.step
 
     def _resume(self, path: Path) -> None:
         state = torch.load(path, map_location=self.dist.device, weights_only=True)
@@ -493,73 +573,6 @@ class _Run:
         )
 
 
-def open_stores(data: DataConfig) -> list[ActivationStore]:
-    """``data.store`` and ``data.stores``, opened and checked to be finished extractions."""
-    paths = [data.store, *data.stores]
-    named_twice = {p for p in paths if paths.count(p) > 1}
-    if named_twice:
-        raise GenointerpError(
-            f"{sorted(named_twice)[0]}: named twice in data.store and data.stores. "
-            "Fix: list each store once"
-        )
-    stores = []
-    try:
-        for path in paths:
-            stores.append(ActivationStore(path))
-            _check_store(stores[-1])
-    except BaseException:
-        for store in stores:
-            store.close()
-        raise
-    return stores
-
-
-def check_same_source(stores: list[ActivationStore], layer: str) -> None:
-    """Every store must hold ``layer`` of the first store's model, at the same width."""
-    first = stores[0]
-    for store in stores[1:]:
-        problem = ""
-        if store.model_id != first.model_id:
-            problem = f"model {store.model_id!r}, not {first.model_id!r}"
-        elif store.base_layer(layer) and store.width(layer) != first.width(layer):
-            problem = f"width {store.width(layer)} at {layer!r}, not {first.width(layer)}"
-        if problem:
-            raise GenointerpError(
-                f"{store.path}: activations of {problem} (as in {first.path}). Fix: train "
-                "on stores of one model and layer, or drop this one from data.stores"
-            )
-
-
-def data_checksum(stores: list[ActivationStore]) -> str:
-    """The genome checksum of one store; for several, sha256 over theirs, in order."""
-    if len(stores) == 1:
-        return stores[0].genome_checksum
-    text = "".join(f"{store.genome_checksum}\n" for store in stores)
-    return "sha256-of-genomes:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def _check_store(store: ActivationStore) -> None:
-    """Unwritten rows of an unfinished extraction are zeros: never train on them."""
-    if store.shard:
-        raise GenointerpError(
-            f"{store.path}: shard {store.shard[0]}/{store.shard[1]} of an extraction. "
-            "Fix: merge the shards with 'genointerp acts merge' and train on the merged store"
-        )
-    if not store.complete:
-        raise GenointerpError(
-            f"{store.path}: the extraction is not finished. Fix: run the same "
-            "'genointerp extract' command again to complete it"
-        )
-
-
-def _pick_layer(store: ActivationStore, layer: str) -> str:
-    """``layer``, or the store's first; a stored layer or a joint strand view (checked)."""
-    if not layer:
-        return store.layers[0]
-    store.base_layer(layer)  # raises, naming the valid layers
-    return layer
-
-
 def hook_name(store: ActivationStore, layer: str) -> str:
     """What an SAE on ``layer`` reads: ``blocks.5.output``, or ``blocks.5.output+rc``."""
     base = store.base_layer(layer)
@@ -575,4 +588,4 @@ def _fmt(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-__all__ = ["TrainResult", "geometric_median", "lr_factor", "train_sae"]
+__all__ = ["DeferredSignals", "TrainResult", "geometric_median", "lr_factor", "train_sae"]
