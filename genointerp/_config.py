@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from ._filekind import wrong_kind
 from .errors import ConfigError
 
 T = TypeVar("T")
@@ -44,6 +45,9 @@ _LineLoader.add_constructor(
 def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file; syntax errors become :class:`ConfigError` with the line."""
     path = Path(path)
+    other = wrong_kind(path, "yaml", "json")
+    if other:
+        raise ConfigError(path, f"{other}, not a YAML config", "give the YAML file meant here")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ._filekind import wrong_kind
 from .errors import InputFormatError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -111,18 +112,20 @@ def sniff_format(path: str | Path, error: type[InputFormatError]) -> str:
             return "genbank"
         if line.startswith(b"##gff-version"):
             return "gff3"
+        other = wrong_kind(path, "binary")
         if looks_binary(line):
             raise error(
                 path,
-                "is binary data, not a text sequence file",
+                f"is {other.removeprefix('it looks like ') or 'binary data'}, "
+                "not a text sequence file",
                 "give a FASTA, GenBank or GFF3 file (plain text or gzip-compressed)",
                 line=lineno,
             )
         text = line[:40].decode("utf-8", "replace")
         raise error(
             path,
-            f"line {lineno} starts with {text!r}: not a FASTA header ('>'), GenBank LOCUS line "
-            "or GFF3 '##gff-version' line",
+            f"{other + ': ' if other else ''}line {lineno} starts with {text!r}: not a FASTA "
+            "header ('>'), GenBank LOCUS line or GFF3 '##gff-version' line",
             "give a FASTA file (each record starts with '>name'), a GenBank file or a GFF3 "
             "file with a ##FASTA section",
         )

@@ -91,6 +91,14 @@ class ChecksumError(DatasetError):
     """A fetched file does not match the checksum its manifest records."""
 
 
+class CheckpointError(InputFormatError):
+    """Model or SAE weights that cannot be read: truncated, corrupt or of another kind."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint that holds pickled Python objects: refused, since unpickling can run code."""
+
+
 class StoreVersionError(GenointerpError):
     """An on-disk file has an unknown encoding type or version."""
 

@@ -15,7 +15,12 @@ import torch
 
 import genointerp as gi
 from genointerp.cli import main
-from genointerp.errors import GenointerpError, SAEMismatchError, StoreVersionError
+from genointerp.errors import (
+    GenointerpError,
+    SAEMismatchError,
+    StoreVersionError,
+    UnsafeCheckpointError,
+)
 from genointerp.sae import (
     ActivationBatches,
     DataConfig,
@@ -310,7 +315,7 @@ class NotWeights:  # a pickled object: torch.load(weights_only=True) must refuse
 
 def test_goodfire_import_refuses_pickled_code_and_wrong_keys(tmp_path):
     torch.save({"W": NotWeights()}, tmp_path / "evil.pt")
-    with pytest.raises(StoreVersionError, match="weights-only"):
+    with pytest.raises(UnsafeCheckpointError, match="refused for safety"):
         import_sae("goodfire-evo2", tmp_path / "evil.pt")
     torch.save({"weight": torch.zeros(2, 2)}, tmp_path / "other.pt")
     with pytest.raises(StoreVersionError, match=r"no W, b_dec, b_enc.*Fix"):

@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from .._atomic import atomic_path
+from .._filekind import unreadable_hdf5
 from ..errors import GenointerpError, StoreVersionError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
 from ._windows import STRANDS, WindowSpec
@@ -201,8 +202,9 @@ class ActivationStore:
         try:
             self.file = h5py.File(self.path, mode)
         except OSError as err:
+            fix = "give a store from 'genointerp extract' (a truncated one: extract it again)"
             raise StoreVersionError(
-                f"{self.path}: not a readable HDF5 file ({err}). Fix: delete it and extract again"
+                unreadable_hdf5(self.path, err, "an activation store", fix)
             ) from err
         attrs = self.file.attrs
         kind, version = attrs.get(ENCODING_TYPE), attrs.get(ENCODING_VERSION)

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from .._atomic import atomic_path
+from .._filekind import unreadable_hdf5, wrong_kind
 from ..errors import StoreVersionError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
 from ._counts import DEFAULT_FRACTIONS, RESOLUTION, AlignmentCounts, count, source_scale
@@ -76,7 +77,7 @@ class Alignment:
     @classmethod
     def read(cls, folder: str | Path) -> Alignment:
         folder = Path(folder)
-        with h5py.File(folder / "alignment.h5", "r") as h5:
+        with _open_alignment(folder) as h5:
             if h5.attrs.get(ENCODING_TYPE) != ALIGNMENT_TYPE:
                 raise StoreVersionError(
                     f"{folder / 'alignment.h5'}: not an alignment. Fix: run 'genointerp align'"
@@ -92,6 +93,22 @@ class Alignment:
         return cls(
             counts, read("pairs.tsv.gz"), read("concepts.tsv"), read("features.tsv"), settings
         )
+
+
+def _open_alignment(folder: Path) -> h5py.File:
+    """``folder/alignment.h5``; errors name the folder, what it looks like and the fix."""
+    fix = "give the folder 'genointerp align -o' wrote"
+    path = folder / "alignment.h5"
+    if not path.is_file():
+        what = "no alignment.h5 here"
+        if folder.is_file():
+            other = wrong_kind(folder)
+            what = "is a file, not an alignment folder" + (f"; {other}" if other else "")
+        raise StoreVersionError(f"{folder}: {what}. Fix: {fix}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise StoreVersionError(unreadable_hdf5(path, err, "an alignment", fix)) from err
 
 
 def align(

@@ -14,6 +14,7 @@ import pyranges as pr
 
 from .. import __version__, names
 from .._atomic import atomic_path
+from .._filekind import unreadable_hdf5
 from ..errors import StoreVersionError
 from ._catalog import ConceptSpec
 from ._derive import PART_COLUMNS
@@ -232,7 +233,7 @@ class ConceptTracks:
     @classmethod
     def read(cls, path: str | Path) -> ConceptTracks:
         """Read tracks written by :meth:`write`."""
-        with h5py.File(path, "r") as h5:
+        with _open(path) as h5:
             kind = h5.attrs.get(names.ENCODING_TYPE)
             version = h5.attrs.get(names.ENCODING_VERSION)
             if kind != ENCODING_TYPE or version != ENCODING_VERSION:
@@ -343,3 +344,14 @@ def _read_concept(group: h5py.Group, name: str, contigs: list[str]):
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame(columns=[names.CONCEPT, *PART_COLUMNS[:-1]])
+
+
+def _open(path: str | Path) -> h5py.File:
+    """Open a tracks file; errors name the file, what it looks like and the fix."""
+    fix = "give the tracks file 'genointerp concepts build' wrote"
+    if not Path(path).is_file():
+        raise StoreVersionError(f"{path}: no such concept-tracks file. Fix: {fix}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise StoreVersionError(unreadable_hdf5(path, err, "a concept-tracks file", fix)) from err

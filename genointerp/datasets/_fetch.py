@@ -43,6 +43,9 @@ def fetch_file(
     dest = cached_path(manifest, spec)
     if dest.exists() and not force and _marker_ok(dest, spec):
         return dest
+    if dest.exists() and not _marker_ok(dest, spec):  # changed since it was verified
+        dest.unlink()
+        _marker(dest).unlink(missing_ok=True)
     with atomic_path(dest) as tmp:
         origin = _copy_from_source(manifest, spec, tmp, progress)
         digest = verify(tmp, spec, origin)

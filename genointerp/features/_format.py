@@ -28,6 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .._filekind import unreadable_hdf5
 from ..errors import GenointerpError, StoreVersionError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
 from ._stats import FeatureStats
@@ -82,8 +83,9 @@ class FeatureActivations:
         try:
             self.file = h5py.File(self.path, "r")
         except OSError as err:
+            fix = "give a file from 'genointerp features encode' (a truncated one: encode again)"
             raise StoreVersionError(
-                f"{self.path}: not a readable HDF5 file ({err}). Fix: encode again"
+                unreadable_hdf5(self.path, err, "a feature-activation file", fix)
             ) from err
         attrs = self.file.attrs
         kind, version = attrs.get(ENCODING_TYPE), attrs.get(ENCODING_VERSION)

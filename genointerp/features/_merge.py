@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .._filekind import unreadable_hdf5
 from ..errors import GenointerpError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
 from ._encode import _Ledger, create
@@ -69,8 +70,9 @@ def _open_shard(path: Path) -> h5py.File:
     try:
         f = h5py.File(path, "r")
     except OSError as err:
+        fix = "pass the shards 'genointerp features encode --shard' wrote (or encode it again)"
         raise GenointerpError(
-            f"{path}: not a readable HDF5 file ({err}). Fix: encode it again"
+            unreadable_hdf5(path, err, "a feature-activation shard", fix)
         ) from None
     attrs = f.attrs
     problem = None

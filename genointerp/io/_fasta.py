@@ -37,8 +37,9 @@ def pack_fasta(
     if not in_fasta:
         raise GenomeFormatError(
             path,
-            "GFF3 file has no ##FASTA section, so it holds no sequence",
-            "give the genome FASTA separately",
+            "it looks like a GFF3 file (annotations) with no ##FASTA section, so it holds no "
+            "sequence",
+            "give the genome as FASTA or GenBank, and this file as annotations",
         )
     return packer.finish(line=lineno), packer.softmask
 

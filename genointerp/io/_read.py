@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pyranges as pr
 
+from .._filekind import wrong_kind
 from .._textio import iter_lines
 from ..errors import AnnotationFormatError
 from ._bed import read_bed_table
@@ -123,6 +124,11 @@ def annotation_table(
 
 
 def _sniff_annotation(path: str | Path) -> str:
+    other = wrong_kind(path, "gff3", "genbank", "bed")
+    if other and Path(path).is_file():
+        raise AnnotationFormatError(
+            path, f"{other}, not annotations", "give GFF3, GenBank or BED annotation files"
+        )
     for _, raw in iter_lines(path, AnnotationFormatError, "annotation"):
         if raw.startswith(b"##gff-version"):
             return "gff3"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import pickle
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -23,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import GenointerpError
+from .._weights import REFUSED
+from ..errors import GenointerpError, UnsafeCheckpointError
 from ._base import (
     Adapter,
     ModelOutput,
@@ -160,7 +162,13 @@ def _load_parts(transformers, source: str, dtype: torch.dtype, options: dict):
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, **options)
         causal = _is_causal(transformers, config, source)
         auto = transformers.AutoModelForCausalLM if causal else transformers.AutoModelForMaskedLM
-        model = auto.from_pretrained(source, config=config, dtype=dtype, **options)
+        model = auto.from_pretrained(
+            source, config=config, dtype=dtype, weights_only=True, **options
+        )
+    except pickle.UnpicklingError:  # a pytorch_model.bin holding objects besides tensors
+        raise UnsafeCheckpointError(
+            source, REFUSED, "use the model's safetensors weights (model.safetensors)"
+        ) from None
     except (ValueError, OSError) as err:
         if isinstance(err, ValueError) and "trust_remote_code" in str(err):
             raise GenointerpError(

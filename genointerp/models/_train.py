@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_path
-from ..errors import GenointerpError
+from .._weights import load_torch_file
+from ..errors import CheckpointError, GenointerpError
 from ._base import N_INDEX, nucleotide_index
 from ._markov import markov_bits, markov_counts
 from ._tiny import TinyConfig, TinyDNA, read_tiny, save_tiny
@@ -203,7 +204,10 @@ def _optimizer(model: TinyDNA, config: LMTrainConfig) -> torch.optim.Optimizer:
 
 
 def _load_checkpoint(path: Path, config: LMTrainConfig, model, optimizer) -> tuple[int, list]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    fix = "delete it to start over (or pass --restart)"
+    state = load_torch_file(path, fix)
+    if not isinstance(state, dict) or not {"config", "model", "optimizer"} <= set(state):
+        raise CheckpointError(path, "is not a checkpoint of 'genointerp lm train'", fix)
     if state["config"] != json.loads(json.dumps(asdict(config))):
         raise GenointerpError(
             f"{path}: this checkpoint was written with other settings. Fix: use the same "

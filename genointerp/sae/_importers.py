@@ -7,24 +7,25 @@
   prefixed ``_orig_mod.`` (saved from a ``torch.compile``-d module).  It encodes
   ``ReLU(x @ W + b_enc)`` with batch top-k and decodes ``f @ W.T + b_dec``.
 
-Files are read only with safetensors or ``torch.load(weights_only=True)``: no pickled
-code runs.
+Files are read only with safetensors or ``torch.load(weights_only=True)``
+(:mod:`genointerp._weights`): a checkpoint with pickled objects is refused, no code runs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from .._filekind import wrong_kind
 from .._registry import Registry
+from .._weights import load_safetensors, load_torch_file
 from ..errors import GenointerpError, StoreVersionError
 from ._arch import SAE, build_sae
 from ._config import SAEConfig
-from ._io import CONFIG_FILE, WEIGHTS_FILE, Provenance, save_sae, set_weights
+from ._io import CONFIG_FILE, WEIGHTS_FILE, Provenance, read_json, save_sae, set_weights
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +95,22 @@ _FROM_SAELENS = {"standard": "relu", "relu": "relu", "topk": "topk", "jumprelu":
 @register_importer("saelens")
 def read_saelens(path: Path) -> tuple[SAE, Provenance]:
     """A SAELens checkpoint directory, new (6.x) or old (``activation_fn_str``) cfg keys."""
-    from safetensors.torch import load_file
-
     cfg_path = path / CONFIG_FILE
+    if path.is_file():
+        other = wrong_kind(path)
+        raise GenointerpError(
+            f"{path}: is a file, not a SAELens checkpoint folder{'; ' + other if other else ''}. "
+            f"Fix: pass the directory SAELens saved the SAE to ({CONFIG_FILE} and {WEIGHTS_FILE})"
+        )
     if not cfg_path.is_file() or not (path / WEIGHTS_FILE).is_file():
         raise GenointerpError(
             f"{path}: not a SAELens checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE}). "
             "Fix: pass the directory SAELens saved the SAE to"
         )
-    cfg = json.loads(cfg_path.read_text())
+    fix = "pass the cfg.json SAELens wrote with these weights"
+    cfg = read_json(cfg_path, fix)
+    if not isinstance(cfg, dict):
+        raise StoreVersionError(f"{cfg_path}: is not a JSON object of settings. Fix: {fix}")
     architecture = _saelens_architecture(cfg, cfg_path)
     normalise = cfg.get("normalize_activations") or "none"
     if normalise != "none":  # SAELens sets "none" once it has folded its scaling in
@@ -111,26 +119,41 @@ def read_saelens(path: Path) -> tuple[SAE, Provenance]:
             "inputs and the scale is not in the checkpoint. Fix: save the SAE from SAELens "
             "with its normalisation folded in (save_inference_model), which writes 'none'"
         )
-    k = int(cfg.get("k") or (cfg.get("activation_fn_kwargs") or {}).get("k") or 1)
-    config = SAEConfig(
-        architecture=architecture,
-        d_sae=int(cfg["d_sae"]),
-        k=k,
-        apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
-        unit_norm_decoder=False,
-    )
-    sae = build_sae(config, int(cfg["d_in"]))
-    set_weights(sae, load_file(str(path / WEIGHTS_FILE)), str(path / WEIGHTS_FILE))
+    d_in, d_sae = _cfg_int(cfg, "d_in", cfg_path), _cfg_int(cfg, "d_sae", cfg_path)
+    k = cfg.get("k") or (cfg.get("activation_fn_kwargs") or {}).get("k") or 1
+    try:
+        config = SAEConfig(
+            architecture=architecture,
+            d_sae=d_sae,
+            k=int(k),
+            apply_b_dec_to_input=bool(cfg.get("apply_b_dec_to_input", True)),
+            unit_norm_decoder=False,
+        )
+        sae = build_sae(config, d_in)
+    except (TypeError, ValueError) as err:
+        raise StoreVersionError(f"{cfg_path}: impossible settings ({err}). Fix: {fix}") from None
+    weights = path / WEIGHTS_FILE
+    set_weights(sae, load_safetensors(weights, "pass the weights SAELens saved"), str(weights))
     metadata = cfg.get("metadata") or {}
     hook = metadata.get("hook_name") or cfg.get("hook_name") or ""
     provenance = Provenance(
         model_id=metadata.get("model_name") or cfg.get("model_name") or "",
         layer=hook,
         hook=hook,
-        d_model=int(cfg["d_in"]),
+        d_model=d_in,
         source="saelens",
     )
     return sae, provenance
+
+
+def _cfg_int(cfg: dict, key: str, where: Path) -> int:
+    value = cfg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problem = f"no {key!r}" if value is None else f"{key} is {value!r}, not a positive integer"
+        raise StoreVersionError(
+            f"{where}: {problem}. Fix: pass the cfg.json SAELens wrote with these weights"
+        )
+    return value
 
 
 def _saelens_architecture(cfg: dict, where: Path) -> str:
@@ -148,23 +171,24 @@ def _saelens_architecture(cfg: dict, where: Path) -> str:
 @register_importer("goodfire-evo2")
 def read_goodfire_evo2(path: Path, k: int = 64) -> tuple[SAE, Provenance]:
     """Goodfire's ``BatchTopKTiedSAE`` state dict for Evo 2 (k = 64 in their release)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle refusals and corrupt files surface as many types
-        raise StoreVersionError(
-            f"{path}: cannot read it as a weights-only torch file ({err}). "
-            "Fix: pass the .pt state dict of Goodfire's Evo 2 SAE"
-        ) from err
+    fix = "pass the .pt state dict of Goodfire's Evo 2 SAE (BatchTopKTiedSAE)"
+    state = load_torch_file(path, fix)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise StoreVersionError(f"{path}: expected a state dict. Fix: pass the SAE's .pt file")
-    state = {key.removeprefix("_orig_mod."): value for key, value in state.items()}
+        raise StoreVersionError(f"{path}: expected a state dict. Fix: {fix}")
+    state = {str(key).removeprefix("_orig_mod."): value for key, value in state.items()}
     missing = {"W", "b_enc", "b_dec"} - set(state)
     if missing:
         raise StoreVersionError(
             f"{path}: no {', '.join(sorted(missing))} in the state dict (has "
-            f"{', '.join(sorted(state))}). Fix: pass Goodfire's BatchTopKTiedSAE file"
+            f"{', '.join(sorted(state))}). Fix: {fix}"
+        )
+    if not all(isinstance(state[k], torch.Tensor) for k in ("W", "b_enc", "b_dec")):
+        raise StoreVersionError(f"{path}: W, b_enc and b_dec must be tensors. Fix: {fix}")
+    if state["W"].ndim != 2:
+        raise StoreVersionError(
+            f"{path}: W has shape {tuple(state['W'].shape)}, expected (d_model, d_sae). Fix: {fix}"
         )
     w = state["W"].float()  # (d_model, d_sae)
     d_model, d_sae = w.shape

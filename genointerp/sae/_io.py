@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 
 from .._atomic import atomic_path
+from .._filekind import wrong_kind
+from .._weights import load_safetensors
 from ..errors import GenointerpError, SAEMismatchError, StoreVersionError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
 from ._arch import SAE, build_sae
@@ -167,30 +169,33 @@ def load_sae(
     try:
         config = SAEConfig(**block["sae"])
         provenance = Provenance(**block["provenance"])
-    except (TypeError, ValueError) as err:
+        d_in = int(cfg["d_in"])
+    except (TypeError, ValueError, KeyError) as err:
         raise StoreVersionError(
-            f"{directory / CONFIG_FILE}: bad genointerp block ({err}). "
-            "Fix: write the SAE again with 'genointerp sae train' or 'sae import'"
+            f"{directory / CONFIG_FILE}: bad genointerp block or d_in ({type(err).__name__}: "
+            f"{err}). Fix: write the SAE again with 'genointerp sae train' or 'sae import'"
         ) from err
     check_compatible(provenance, model_id, layer, str(directory))
-    sae = build_sae(config, int(cfg["d_in"]))
+    sae = build_sae(config, d_in)
     _load_tensors(sae, directory / WEIGHTS_FILE)
     return sae.eval(), provenance
 
 
 def _read_cfg(directory: Path) -> dict:
     path = directory / CONFIG_FILE
+    if directory.is_file():
+        other = wrong_kind(directory)
+        raise GenointerpError(
+            f"{directory}: is a file, not an SAE folder{'; ' + other if other else ''}. Fix: "
+            f"give the folder that holds {CONFIG_FILE} and {WEIGHTS_FILE} (from 'genointerp sae "
+            "train' or 'genointerp sae import')"
+        )
     if not path.is_file() or not (directory / WEIGHTS_FILE).is_file():
         raise GenointerpError(
             f"{directory}: no SAE here (needs {CONFIG_FILE} and {WEIGHTS_FILE}). "
             "Fix: train one with 'genointerp sae train' or convert one with 'genointerp sae import'"
         )
-    try:
-        cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise StoreVersionError(
-            f"{path}: not valid JSON (line {err.lineno}). Fix: restore the file or train again"
-        ) from err
+    cfg = read_json(path, "restore the file, or train or import the SAE again")
     block = cfg.get("genointerp") if isinstance(cfg, dict) else None
     if not isinstance(block, dict) or block.get(ENCODING_TYPE) != SAE_TYPE:
         raise StoreVersionError(
@@ -205,16 +210,20 @@ def _read_cfg(directory: Path) -> dict:
     return cfg
 
 
-def _load_tensors(sae: SAE, path: Path) -> None:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+def read_json(path: Path, fix: str) -> object:
+    """A JSON file (an SAE's ``cfg.json``), with one-line errors naming the line and ``fix``."""
     try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError) as err:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise StoreVersionError(f"{path}: is not UTF-8 text, so not JSON. Fix: {fix}") from None
+    except json.JSONDecodeError as err:
         raise StoreVersionError(
-            f"{path}: unreadable safetensors file ({err}). Fix: restore it or train again"
-        ) from err
+            f"{path}: not valid JSON (line {err.lineno}: {err.msg}). Fix: {fix}"
+        ) from None
+
+
+def _load_tensors(sae: SAE, path: Path) -> None:
+    tensors = load_safetensors(path, "restore the file, or train or import the SAE again")
     set_weights(sae, tensors, str(path))
 
 

@@ -28,8 +28,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_open, atomic_path
+from .._weights import load_torch_file
 from ..acts import ActivationStore
-from ..errors import GenointerpError, Preempted
+from ..errors import CheckpointError, GenointerpError, Preempted
 from ..models._base import resolve_device
 from ._arch import SAE, build_sae
 from ._config import SAETrainConfig
@@ -484,7 +485,10 @@ class _Run:
         self._saved_step = self.step
 
     def _resume(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.dist.device, weights_only=True)
+        fix = "delete it to start over (or pass --restart)"
+        state = load_torch_file(path, fix, map_location=self.dist.device)
+        if not isinstance(state, dict) or not {"config", "world", "sae", "step"} <= set(state):
+            raise CheckpointError(path, "is not a checkpoint of 'genointerp sae train'", fix)
         self._check_resumable(state, path)
         self.sae.load_state_dict(state["sae"])
         self.optimizer.load_state_dict(state["optimizer"])
