@@ -161,3 +161,50 @@ def _is_type(value: Any, hint: type) -> bool:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, hint)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """``{field: docstring}`` of a dataclass whose fields carry a string literal below them."""
+    import ast
+    import inspect
+    import textwrap
+
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        body = tree.body[0].body
+        for node, after in zip(body, body[1:], strict=False):
+            is_doc = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and is_doc:
+                docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
+
+
+def reference_rows(cls: type, prefix: str = "") -> list[tuple[str, str, str]]:
+    """``(dotted key, default, docstring)`` for every leaf field of a nested config dataclass."""
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        key = f"{prefix}{f.name}"
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            rows.extend(reference_rows(hint, key + "."))
+            continue
+        inner = typing.get_args(hint)
+        if typing.get_origin(hint) is list and inner and dataclasses.is_dataclass(inner[0]):
+            rows.append((key, "(required)", docs.get(f.name, "")))
+            rows.extend(reference_rows(inner[0], key + "[]."))
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        rows.append((key, default, docs.get(f.name, "")))
+    return rows

@@ -27,6 +27,7 @@ from ._config import (
     SAEEvalConfig,
     SAEStageConfig,
     config_from_dict,
+    config_reference,
     load_config,
     parse_overrides,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "SlurmConfig",
     "StepResult",
     "config_from_dict",
+    "config_reference",
     "load_config",
     "parse_overrides",
     "run",

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from .._config import from_dict, load_yaml
+from .._config import from_dict, load_yaml, reference_rows
 from ..errors import ConfigError
 from ..sae import SAETrainConfig
 from ._slurm import SlurmConfig
@@ -253,6 +253,9 @@ class PipelineConfig:
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
     """Cluster jobs (``genointerp slurm``)."""
 
+    source: ClassVar[str] = ""
+    """The file the config was read from (not a setting)."""
+
     def __post_init__(self) -> None:
         if not self.genomes:
             raise ValueError("genomes must list at least one genome")
@@ -290,7 +293,9 @@ def config_from_dict(
         data = set_key(data, key, value, source)
     config = from_dict(PipelineConfig, data, source, "config")
     base = Path(source).parent if Path(source).is_file() else Path.cwd()
-    return _resolve_paths(config, base, source)
+    config = _resolve_paths(config, base, source)
+    config.source = str(source)  # named by errors found later (an unknown layer)
+    return config
 
 
 def set_key(data: dict, key: str, value: Any, source) -> dict:
@@ -361,3 +366,13 @@ def _at_least(obj, **minimums: int) -> None:
         value = getattr(obj, name)
         if value < minimum:
             raise ValueError(f"{name} is {value}, must be at least {minimum}")
+
+
+def config_reference() -> str:
+    """Every key of a run's config as a Markdown table (key, default, meaning), from the
+    dataclasses' field docstrings: the reference in ``docs/pipeline.md``."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for key, default, doc in reference_rows(PipelineConfig):
+        text = doc.replace("|", "\\|")
+        lines.append(f"| `{key}` | `{default}` | {text} |")
+    return "\n".join(lines) + "\n"

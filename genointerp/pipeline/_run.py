@@ -232,7 +232,8 @@ def _check_model(ctx: RunContext) -> None:
         try:
             ctx.model().check_layers(layer)
         except LayerError as err:
-            raise ConfigError("extract.layer", str(err), "pick a listed layer") from None
+            source = getattr(ctx.config, "source", "") or "config"
+            raise ConfigError(source, f"extract.layer: {err}") from None
 
 
 def _write_config(ctx: RunContext) -> None:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._rundir import write_run_info
-from ..errors import GenointerpError
 from ._config import GenomeConfig, PipelineConfig
 from ._state import file_checksum
 
@@ -117,6 +116,7 @@ class Stage:
     settings: Callable[[RunContext, GenomeConfig | None], dict]
     run: Callable[..., None]
     per_genome: bool = True
+    optional: tuple[str, ...] = ()  # outputs some settings turn off: removed on a rerun too
     scratch: tuple[str, ...] = ()  # partial files removed with the outputs on a rerun (shard
     # files are not: a merge job must not delete the shards it merges; extract and encode refuse
     # a shard written with other settings)
@@ -195,13 +195,7 @@ def _sae(ctx: RunContext, g: None = None) -> None:
     config = ctx.config
     stores = [str(ctx.folder(t) / "activations.h5") for t in config.training_genomes]
     data = dataclasses.replace(config.sae.train.data, store=stores[0])
-    if len(stores) > 1:
-        if not hasattr(data, "stores"):
-            raise GenointerpError(
-                "this genointerp cannot train one SAE on several genomes yet. Fix: mark all "
-                "but one genome 'heldout: true'"
-            )
-        data = dataclasses.replace(data, stores=stores[1:])
+    data = dataclasses.replace(data, stores=stores[1:])
     train = dataclasses.replace(config.sae.train, data=data)
     result = train_sae(train, ctx.sae_dir, progress=ctx.progress)
     if is_worker() or not result.complete:
@@ -234,29 +228,25 @@ def _sae(ctx: RunContext, g: None = None) -> None:
 
 
 def _encode(ctx: RunContext, g: GenomeConfig, shard: int | None = None) -> None:
-    from ..features import encode
+    from ..features import encode, merge
 
     folder = ctx.folder(g)
     n = ctx.config.encode.shards
     options = dict(tracks=ctx.tracks(g), device=ctx.config.encode.device, progress=ctx.progress)
     store, out = folder / "activations.h5", folder / "features.h5"
+    if shard is not None:
+        path = encode(store, ctx.sae_dir, out, shard=(shard, n), **options)
+        ctx.echo(f"encode {g.name}: shard {shard} of {n} -> {path}")
+        return
     if n == 1:
         features = encode(store, ctx.sae_dir, out, **options)
     else:
-        from ..features import merge
-
-        if shard is not None:
-            encode(store, ctx.sae_dir, out, shard=(shard, n), **options)
-            ctx.echo(f"encode {g.name}: shard {shard} of {n}")
-            return
         parts = [encode(store, ctx.sae_dir, out, shard=(i, n), **options) for i in range(n)]
-        merge([p.path if hasattr(p, "path") else p for p in parts], out)
+        features = merge(parts, out)
         for part in parts:
-            Path(getattr(part, "path", part)).unlink()
-        from ..features import FeatureActivations
-
-        features = FeatureActivations(out)
+            part.unlink()
     ctx.echo(f"encode {g.name}: {features.d_sae} features -> {out}")
+    features.close()
 
 
 def _align(ctx: RunContext, g: GenomeConfig) -> None:
@@ -437,7 +427,7 @@ def _report_outputs(ctx: RunContext, g) -> list[Path]:
 
 
 STAGE_LIST = (
-    Stage("concepts", _concept_outputs, (), _concept_settings, _concepts),
+    Stage("concepts", _concept_outputs, (), _concept_settings, _concepts, optional=("bed",)),
     Stage(
         "extract",
         _outputs("activations.h5"),
@@ -462,12 +452,26 @@ STAGE_LIST = (
         _encode,
         scratch=("features.h5.partial",),
     ),
-    Stage("align", _align_outputs, ("concepts", "encode"), _section("align"), _align),
+    Stage(
+        "align",
+        _align_outputs,
+        ("concepts", "encode"),
+        _section("align"),
+        _align,
+        optional=("baselines",),
+    ),
     Stage(
         "rank", _outputs("catalog"), ("concepts", "sae", "encode", "align"), _section("rank"), _rank
     ),
     Stage("export", _outputs("tracks"), ("rank",), _section("export"), _export),
-    Stage("report", _report_outputs, ("export", "rank"), _section("report"), _report),
+    Stage(
+        "report",
+        _report_outputs,
+        ("export", "rank"),
+        _section("report"),
+        _report,
+        optional=("viewer", "report"),
+    ),
 )
 STAGE_BY_NAME = {s.name: s for s in STAGE_LIST}
 
@@ -476,7 +480,7 @@ def clean(ctx: RunContext, stage: Stage, g: GenomeConfig | None) -> None:
     """Remove a stage's outputs and partial files before it runs again on other settings."""
     paths = list(stage.outputs(ctx, g))
     folder = ctx.folder(g) if g is not None else ctx.root
-    for pattern in stage.scratch:
+    for pattern in stage.scratch + stage.optional:
         paths.extend(folder.glob(pattern))
     for path in paths:
         if path.is_symlink() or path.is_file():
