@@ -135,7 +135,10 @@ class RunDir:
 
             return load(info["dataset"]).genome()
         if info.get("genome"):
-            return Genome.open(info["genome"])
+            from .io import read_alias_table
+
+            aliases = read_alias_table(info["aliases"]) if info.get("aliases") else None
+            return Genome.open(info["genome"], aliases=aliases)
         raise GenointerpError(
             f"{self.path / RUN_FILE}: the run does not say which genome it used. Fix: "
             "write run.json with gi.io.write_run_info(RUN, genome=PATH) (or dataset=NAME), or "
