@@ -8,6 +8,7 @@ and the demo's named flags, whose defaults and help come from here) and saved as
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,7 +16,10 @@ from typing import Any, ClassVar
 import yaml
 
 from .._config import from_dict, load_yaml, reference_rows
+from ..align import DEFAULT_FRACTIONS, align
 from ..errors import ConfigError
+from ..export._options import CONTIG_NAMES, N_KNOWN, N_NOVEL
+from ..rank import RankSettings
 from ..sae import SAETrainConfig
 from ._slurm import SlurmConfig
 
@@ -23,6 +27,7 @@ STAGES = ("concepts", "extract", "sae", "encode", "align", "rank", "export", "re
 """Stages of a run, in the order they run."""
 SHARDED = ("extract", "encode")
 """Stages that a cluster can split into array tasks (``--shard I``)."""
+_ALIGN_DEFAULTS = inspect.signature(align).parameters  # defaults are written once, in gi.align
 
 
 @dataclass
@@ -160,17 +165,17 @@ class EncodeConfig:
 class AlignConfig:
     """Every feature against every concept: thresholds on validation blocks, scores on test."""
 
-    fractions: list[float] = field(default_factory=lambda: [0.0, 0.15, 0.3, 0.5, 0.6, 0.8])
+    fractions: list[float] = field(default_factory=lambda: list(DEFAULT_FRACTIONS))
     """Thresholds, as fractions of each feature's max activation."""
     metric: str = "element_f1"
     """Score that picks a feature's threshold and best concept: ``element_f1`` or ``f1``."""
     block: int = 100_000
     """Validation and test blocks alternate along the genome in blocks of this many nt."""
-    n_shifts: int = 1000
+    n_shifts: int = _ALIGN_DEFAULTS["n_shifts"].default
     """Circular shifts of the concept track per significance test (smallest p = 1/(n+1))."""
     max_tests: int = 0
     """Test at most this many per-feature best matches, best on validation first; 0: all."""
-    min_effect: float = 0.5
+    min_effect: float = _ALIGN_DEFAULTS["min_effect"].default
     """Test best matches whose validation score reaches this."""
     baselines: bool = False
     """Also align the raw neurons and a linear probe per concept (``RUN/baselines``)."""
@@ -187,9 +192,9 @@ class AlignConfig:
 class RankConfig:
     """Known concepts against candidate novel ones, with their evidence."""
 
-    known_f1: float = 0.5
+    known_f1: float = RankSettings.known_f1
     """A feature is known when its held-out element-F1 reaches this (and it is significant)."""
-    alpha: float = 0.05
+    alpha: float = RankSettings.alpha
     """False discovery rate of the significance tests."""
     motifs: str = "jaspar2024_core"
     """Motifs compared with the features' logos: a data set name, a MEME file, or empty for none."""
@@ -203,11 +208,11 @@ class RankConfig:
 class ExportConfig:
     """Browser tracks (BED, bigBed, bigWig, IGV session, UCSC hub)."""
 
-    n_known: int = 50
+    n_known: int = N_KNOWN
     """Known features exported, best held-out element-F1 first."""
-    n_novel: int = 50
+    n_novel: int = N_NOVEL
     """Candidate novel features exported, most novel first."""
-    contig_names: str = "genome"
+    contig_names: str = CONTIG_NAMES
     """Contig names in every file: ``genome``, ``chr`` or ``accession``."""
 
     def __post_init__(self) -> None:
