@@ -66,9 +66,13 @@ class SlurmCluster:
         self.node = socket.gethostname().split(".")[0]
         self.conf = self.root / "slurm.conf"
         self.munge_socket = self.root / "munge" / "munge.socket"
-        self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
-        self.env["PATH"] = os.pathsep.join([self.env.get("PATH", ""), "/usr/sbin", "/sbin"])
         self._daemons: dict[str, subprocess.Popen] = {}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """This process's environment (as it is now) pointed at the cluster (``SLURM_CONF``)."""
+        path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+        return {**os.environ, "SLURM_CONF": str(self.conf), "PATH": path}
 
     # -- the daemons -------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> None:

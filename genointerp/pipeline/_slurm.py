@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._atomic import atomic_path
-from ..errors import PREEMPTED_EXIT, GenointerpError
+from ..errors import PREEMPTED_EXIT, GenointerpError, Preempted
 
 if TYPE_CHECKING:
     from ._config import PipelineConfig
@@ -200,6 +200,116 @@ def submit(
             argv.append("--dependency=afterok:" + ":".join(ids[name] for name in job.after))
         ids[job.name] = _sbatch([*argv, str(path)], env)
     return ids
+
+
+def submit_submitit(config: PipelineConfig, config_path: str | Path) -> dict[str, str]:
+    """Submit the same jobs through submitit (``pip install submitit``); ``{job name: job id}``.
+
+    Each job calls ``gi.pipeline.run(..., only=STAGE, shard=I)`` in a submitit job; arrays come
+    from ``map_array``; the SAE job on GPUs runs one submitit task per GPU (torch.distributed
+    from submitit's environment).  A warning signal (submitit's SIGUSR2, or SIGUSR1/SIGTERM)
+    raises ``Preempted``: the stage saves, the job requeues itself and resumes.  Pickles and
+    logs go to ``RUN/slurm/submitit/``.
+    """
+    try:
+        import submitit
+    except ImportError:
+        raise GenointerpError(
+            "submitit is not installed. Fix: pip install submitit, or submit with --submit (sbatch)"
+        ) from None
+    slurm = config.slurm
+    executor = submitit.AutoExecutor(folder=Path(config.output) / "slurm" / "submitit" / "%j")
+    path = str(Path(config_path).resolve())
+    ids: dict[str, str] = {}
+    for job in plan_jobs(config, config_path):
+        stage = job.name.removesuffix("-shards")
+        after = ":".join(ids[name] for name in job.after)
+        executor.update_parameters(**_submitit_parameters(slurm, job, after))
+        task = _SubmititStage(path, stage, distributed=stage == "sae" and job.gpus > 0)
+        if job.array:
+            jobs = executor.map_array(task, list(range(job.array)))
+            ids[job.name] = jobs[0].job_id.split("_")[0]
+        else:
+            ids[job.name] = executor.submit(task, None).job_id
+    return ids
+
+
+def _submitit_parameters(slurm: SlurmConfig, job: SlurmJob, after: str) -> dict:
+    extra: dict = {"requeue": True}
+    if after:
+        extra["dependency"] = f"afterok:{after}"
+    for option in slurm.options:
+        key, _, value = option[2:].partition("=")
+        extra[key] = value or True
+    partition = slurm.gpu_partition or slurm.partition if job.gpus else slurm.partition
+    parameters = {
+        "name": f"gi-{job.name}",
+        "timeout_min": _minutes(slurm.time),
+        "cpus_per_task": slurm.cpus_per_task,
+        "nodes": 1,
+        "slurm_signal_delay_s": slurm.signal_seconds,
+        "slurm_additional_parameters": extra,
+        "slurm_setup": list(slurm.setup),
+        "stderr_to_stdout": True,
+    }
+    if job.gpus:
+        tasks = job.gpus if job.name == "sae" else 1  # one SAE training process per GPU
+        parameters.update(gpus_per_node=job.gpus, tasks_per_node=tasks)
+    if slurm.mem:
+        parameters["slurm_mem"] = slurm.mem
+    if partition:
+        parameters["slurm_partition"] = partition
+    if slurm.account:
+        parameters["slurm_account"] = slurm.account
+    if slurm.array_parallelism:
+        parameters["slurm_array_parallelism"] = slurm.array_parallelism
+    return parameters
+
+
+class _SubmititStage:
+    """One stage (or one shard of it) as a submitit job: ``task(shard)``."""
+
+    def __init__(self, config_path: str, stage: str, distributed: bool = False) -> None:
+        self.config_path = config_path
+        self.stage = stage
+        self.distributed = distributed
+
+    def __call__(self, shard: int | None) -> None:
+        import os
+
+        from ._config import load_config
+        from ._preempt import preemptible
+        from ._run import run
+
+        if self.distributed:
+            import submitit
+
+            submitit.helpers.TorchDistributedEnvironment().export()
+        config = load_config(self.config_path)
+        try:
+            with preemptible(("SIGUSR1", "SIGUSR2", "SIGTERM")):
+                run(config, only=self.stage, shard=shard, progress=False)
+        except Preempted:
+            if int(os.environ.get("RANK", "0")) == 0:
+                subprocess.run(["scontrol", "requeue", os.environ["SLURM_JOB_ID"]], check=False)
+            raise SystemExit(PREEMPTED_EXIT) from None
+
+
+def _minutes(limit: str) -> int:
+    """``--time`` text (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH[:MM[:SS]]``) in whole minutes."""
+    days, _, clock = limit.rpartition("-")
+    parts = [int(p) for p in clock.split(":")]
+    if days:
+        parts += [0] * (3 - len(parts))
+        hours, minutes, seconds = parts
+    elif len(parts) == 3:
+        hours, minutes, seconds = parts
+    elif len(parts) == 2:
+        hours, (minutes, seconds) = 0, parts
+    else:
+        hours, minutes, seconds = 0, parts[0], 0
+    total = (int(days or 0) * 24 + hours) * 60 + minutes + (seconds > 0)
+    return max(total, 1)
 
 
 def _sbatch(argv: list[str], env: dict[str, str] | None) -> str:

@@ -1,0 +1,58 @@
+"""``genointerp slurm CONFIG.yaml``: a run as SLURM batch jobs, written and maybe submitted."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "slurm",
+        help="write a run's SLURM batch jobs (one per stage, chained), optionally submit them",
+        description="Write RUN/slurm/NN-<stage>.sbatch and RUN/slurm/submit.sh for CONFIG.yaml: "
+        "job arrays for sharded stages (extract.shards, encode.shards) followed by their merge "
+        "job, torchrun for SAE training when slurm.gpus > 0, each job after the one before "
+        "(--dependency=afterok). Jobs requeue themselves when preempted and resume. Cluster "
+        "settings are the config's 'slurm:' keys (docs/hpc.md).",
+    )
+    parser.add_argument("config", type=Path, metavar="CONFIG.yaml", help="the run's settings")
+    parser.add_argument("-o", "--output", type=Path, help="run folder (the config's 'output')")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a config key, e.g. --set slurm.partition=gpu (repeatable)",
+    )
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--submit", action="store_true", help="submit the jobs with sbatch")
+    how.add_argument(
+        "--submitit", action="store_true", help="submit through submitit instead (if installed)"
+    )
+    parser.set_defaults(handler=run_slurm)
+
+
+def run_slurm(args: argparse.Namespace) -> int:
+    from ..pipeline import load_config, parse_overrides
+    from ..pipeline._slurm import submit, submit_submitit, write_scripts
+
+    overrides = parse_overrides(args.overrides)
+    if args.output is not None:
+        overrides["output"] = str(args.output.resolve())
+    config = load_config(args.config, overrides)
+    if args.submitit:
+        ids = submit_submitit(config, args.config)
+    elif args.submit:
+        ids = submit(config, args.config)
+    else:
+        scripts = write_scripts(config, args.config)
+        for script in scripts[:-1]:
+            print(f"wrote {script}")
+        print(f"submit with: bash {scripts[-1]}")
+        return 0
+    for name, job_id in ids.items():
+        print(f"{name}: job {job_id}")
+    print(f"logs: {Path(config.output) / 'slurm' / 'logs'}")
+    return 0
