@@ -8,6 +8,7 @@ another kind (an HDF5 store given as weights) is named as what it looks like.
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from ._filekind import sniff, wrong_kind
 from .errors import CheckpointError, UnsafeCheckpointError
 
+_CORRUPT = "is not a readable PyTorch checkpoint (truncated or corrupt)"
 REFUSED = (
     "holds pickled Python objects besides tensors; refused for safety, since loading them "
     "could run any code they carry"
@@ -32,19 +34,20 @@ def load_torch_file(path: str | Path, fix: str, *, map_location: Any = "cpu") ->
 
     path = Path(path)
     _check_file(path, fix)
+    other = wrong_kind(path, "torch", "pickle", "binary")
+    if other:  # torch.load would read some of these (safetensors) as if they were checkpoints
+        raise CheckpointError(path, f"is not a PyTorch checkpoint: {other}", fix)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
             warnings.simplefilter("ignore")
             return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception:  # noqa: BLE001 - torch raises many types; the file is what matters
+    except pickle.UnpicklingError as err:  # the weights-only unpickler refused something
         kind = sniff(path)
-        if kind is not None and kind.key in ("torch", "pickle"):
+        if kind is not None and kind.key in ("torch", "pickle") and "truncated" not in str(err):
             raise UnsafeCheckpointError(path, REFUSED, fix) from None
-        other = wrong_kind(path, "torch", "pickle", "binary")
-        problem = f"is not a PyTorch checkpoint: {other}" if other else (
-            "is not a readable PyTorch checkpoint (truncated or corrupt)"
-        )  # fmt: skip
-        raise CheckpointError(path, problem, fix) from None
+        raise CheckpointError(path, _CORRUPT, fix) from None
+    except Exception:  # noqa: BLE001 - torch raises many types for a broken file
+        raise CheckpointError(path, _CORRUPT, fix) from None
 
 
 def load_safetensors(path: str | Path, fix: str) -> dict:
