@@ -35,13 +35,11 @@ def register(sub) -> None:
 
 
 def run_slurm(args: argparse.Namespace) -> int:
-    from ..pipeline import load_config, parse_overrides
+    from ..pipeline import load_config
     from ..pipeline._slurm import submit, submit_submitit, write_scripts
+    from ._run import _overrides
 
-    overrides = parse_overrides(args.overrides)
-    if args.output is not None:
-        overrides["output"] = str(args.output.resolve())
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, _overrides(args))
     if args.submitit:
         ids = submit_submitit(config, args.config)
     elif args.submit:
