@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import GenointerpError
-from . import _align, _concepts, _data, _export, _models, _report, _run, _sae, _view
+from . import _align, _concepts, _data, _export, _models, _report, _run, _sae, _slurm, _view
 
 EXIT_ERROR = 1
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _report.register(sub)
     _view.register(sub)
     _run.register(sub)
+    _slurm.register(sub)
     return parser
 
 

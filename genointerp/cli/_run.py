@@ -68,7 +68,8 @@ def register(sub) -> None:
     demo.set_defaults(handler=_demo)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def config_options(parser: argparse.ArgumentParser, example: str = "align.n_shifts=200") -> None:
+    """``-o`` and ``--set KEY=VALUE``: the flags every command reading a run config takes."""
     parser.add_argument("-o", "--output", type=Path, help="run folder (the config's 'output')")
     parser.add_argument(
         "--set",
@@ -76,8 +77,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="set a config key, e.g. --set align.n_shifts=200 (repeatable)",
+        help=f"set a config key, e.g. --set {example} (repeatable)",
     )
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    config_options(parser)
     parser.add_argument("--dry-run", action="store_true", help="say what would run; do nothing")
 
 
@@ -96,7 +101,7 @@ def _demo_defaults() -> dict:
     return out
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def config_overrides(args: argparse.Namespace) -> dict:
     from ..pipeline import parse_overrides
 
     values = parse_overrides(args.overrides)
@@ -108,7 +113,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _run(args: argparse.Namespace) -> int:
     from ..pipeline import load_config
 
-    config = load_config(args.config, _overrides(args))
+    config = load_config(args.config, config_overrides(args))
     return _execute(config, args, args.from_stage, args.only, args.shard, args.genome)
 
 
@@ -125,7 +130,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.baselines:
         values["align.baselines"] = True
     values["output"] = str((args.output or Path("genointerp_demo")).resolve())
-    values.update(_overrides(args))
+    values.update(config_overrides(args))
     config = load_config(shipped_config("demo"), values)
     return _execute(config, args, None, None, None, None)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._run import config_options
+
 
 def register(sub) -> None:
     parser = sub.add_parser(
@@ -17,15 +19,7 @@ def register(sub) -> None:
         "settings are the config's 'slurm:' keys (docs/hpc.md).",
     )
     parser.add_argument("config", type=Path, metavar="CONFIG.yaml", help="the run's settings")
-    parser.add_argument("-o", "--output", type=Path, help="run folder (the config's 'output')")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set a config key, e.g. --set slurm.partition=gpu (repeatable)",
-    )
+    config_options(parser, "slurm.partition=gpu")
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--submit", action="store_true", help="submit the jobs with sbatch")
     how.add_argument(
@@ -37,9 +31,9 @@ def register(sub) -> None:
 def run_slurm(args: argparse.Namespace) -> int:
     from ..pipeline import load_config
     from ..pipeline._slurm import submit, submit_submitit, write_scripts
-    from ._run import _overrides
+    from ._run import config_overrides
 
-    config = load_config(args.config, _overrides(args))
+    config = load_config(args.config, config_overrides(args))
     if args.submitit:
         ids = submit_submitit(config, args.config)
     elif args.submit:

@@ -31,8 +31,9 @@ from ._config import (
     load_config,
     parse_overrides,
 )
+from ._preempt import preemptible
 from ._run import RunSummary, StepResult, run
-from ._slurm import SlurmConfig
+from ._slurm import SlurmConfig, submit, submit_submitit, write_scripts
 
 
 def shipped_config(name: str = "demo") -> Path:
@@ -67,6 +68,10 @@ __all__ = [
     "config_reference",
     "load_config",
     "parse_overrides",
+    "preemptible",
     "run",
     "shipped_config",
+    "submit",
+    "submit_submitit",
+    "write_scripts",
 ]
