@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,9 +34,14 @@ def current_umask() -> int:
     return mask
 
 
-def umask_mode(path: str | Path, *, folder: bool = False) -> None:
-    """Give ``path`` the mode a fresh ``open`` (or ``mkdir``) would: 0666 (0777) less the umask."""
-    os.chmod(path, (FOLDER_MODE if folder else FILE_MODE) & ~current_umask())
+def umask_mode(path: str | Path) -> None:
+    """Give ``path`` the mode a fresh ``open`` or ``mkdir`` would: 0666 or 0777 less the umask.
+
+    Folders, and files their writer made executable (scripts), take 0777 less the umask.
+    """
+    mode = os.stat(path).st_mode
+    executable = stat.S_ISDIR(mode) or bool(mode & 0o111)
+    os.chmod(path, (FOLDER_MODE if executable else FILE_MODE) & ~current_umask())
 
 
 @contextlib.contextmanager
@@ -80,5 +86,5 @@ def atomic_open(target: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
 def make_temp_folder(parent: str | Path, prefix: str) -> Path:
     """``tempfile.mkdtemp`` in ``parent``, with the umask's mode: for folders renamed into place."""
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    umask_mode(folder, folder=True)
+    umask_mode(folder)
     return folder

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._atomic import atomic_path
+from ._filekind import wrong_kind
 from .errors import GenointerpError
 
 RUN_FORMAT = "genointerp-run"
@@ -74,9 +75,11 @@ class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
+            other = wrong_kind(self.path) if self.path.is_file() else ""
+            what = f"is a file, not a run folder ({other})" if other else "no such run folder"
             raise GenointerpError(
-                f"{self.path}: no such run folder. Fix: name the folder 'genointerp demo' "
-                "(or your stage commands) wrote"
+                f"{self.path}: {what}. Fix: name the folder 'genointerp run' (or 'genointerp "
+                "demo', or your stage commands) wrote"
             )
 
     @property

@@ -433,6 +433,27 @@ def _sae_weights(folder: Path, good: Good) -> Path:
     return good.sae / "sae_weights.safetensors"
 
 
+def _model_dir(config: str | None = None, weights: bytes | None = None) -> Maker:
+    """A copy of the shipped built-in model with its config.json or weights replaced."""
+
+    def make(folder: Path, good: Good) -> Path:
+        shipped = gi.models._tiny.default_weights_dir()  # noqa: SLF001
+        path = folder / "model"
+        path.mkdir()
+        for name in ("config.json", "model.safetensors"):
+            (path / name).write_bytes((shipped / name).read_bytes())
+        if config is not None:
+            (path / "config.json").write_text(config)
+        if weights is not None:
+            (path / "model.safetensors").write_bytes(weights)
+        return path
+
+    return make
+
+
+EXTRACT_WEIGHTS = "extract --genome {fasta} --weights {bad} -o {out}/acts.h5"
+
+
 def _folder(folder: Path, good: Good) -> Path:
     (folder / "run").mkdir()
     return folder / "run"
@@ -483,7 +504,22 @@ OTHER_CASES = {
     "export-file-given-as-run": (
         "export {bad} -o {out}/tracks",
         _copy_of("fasta", "run"),
-        [r"no such run folder"],
+        [r"is a file, not a run folder \(it looks like a FASTA file\)"],
+    ),
+    "extract-fasta-given-as-weights": (
+        EXTRACT_WEIGHTS,
+        _copy_of("fasta", "model"),
+        [r"is a file, not a model folder \(it looks like a FASTA file\)"],
+    ),
+    "extract-weights-bad-config": (
+        EXTRACT_WEIGHTS,
+        _model_dir(config="{not json"),
+        [r"config.json", r"not a tiny model's config"],
+    ),
+    "extract-weights-random-bytes": (
+        EXTRACT_WEIGHTS,
+        _model_dir(weights=_NOISE),
+        [r"model.safetensors", r"not a readable safetensors file"],
     ),
     "report-empty-run": ("report {bad} -o {out}/report", _folder, [r"no catalog"]),
     "view-empty-run": ("view {bad} --port 1", _folder, [r"no tracks"]),

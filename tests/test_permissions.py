@@ -94,9 +94,13 @@ def test_atomic_writes_take_the_umask(tmp_path, umask_027):
         tmp.unlink()  # a writer that replaces the file (as safetensors does) gets it too
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
         os.close(fd)
+    with atomic_path(tmp_path / "job.sh") as tmp:
+        tmp.write_text("#!/bin/sh\n")
+        tmp.chmod(0o700)  # a script its writer made executable stays executable
     folder = make_temp_folder(tmp_path, ".tmp-x.")
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
     assert stat.S_IMODE((tmp_path / "b.bin").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "job.sh").stat().st_mode) == 0o750
     assert stat.S_IMODE(folder.stat().st_mode) == 0o750
 
 

@@ -187,25 +187,36 @@ def save_tiny(model: TinyDNA, directory: str | Path, metadata: dict | None = Non
 
 def read_tiny(directory: str | Path) -> tuple[TinyDNA, dict]:
     """Load a model written by :func:`save_tiny`; returns it and its ``config.json`` record."""
-    from safetensors.torch import load_file
+    from .._filekind import wrong_kind
+    from .._weights import load_safetensors
 
     directory = Path(directory)
+    fix = "point to a directory written by 'genointerp lm train' (config.json, model.safetensors)"
+    if directory.is_file():
+        other = wrong_kind(directory)
+        raise GenointerpError(
+            f"{directory}: is a file, not a model folder{' (' + other + ')' if other else ''}. "
+            f"Fix: {fix}"
+        )
     config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     for path in (config_path, weights_path):
         if not path.is_file():
-            raise GenointerpError(
-                f"{path}: no such file. Fix: point to a directory written by "
-                "'genointerp lm train' (it holds config.json and model.safetensors)"
-            )
-    record = json.loads(config_path.read_text())
+            raise GenointerpError(f"{path}: no such file. Fix: {fix}")
     try:
-        config = TinyConfig(**record["model"])
-        model = TinyDNA(config)
-        model.load_state_dict(load_file(str(weights_path)))
-    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        record = json.loads(config_path.read_text(encoding="utf-8"))
+        model = TinyDNA(TinyConfig(**record["model"]))
+    except (KeyError, TypeError, ValueError) as err:
+        problem = " ".join(f"{type(err).__name__}: {err}".split())
         raise GenointerpError(
-            f"{directory}: not a genointerp tiny model ({err}). "
-            "Fix: use a directory written by 'genointerp lm train'"
+            f"{config_path}: not a tiny model's config ({problem}). Fix: {fix}"
+        ) from err
+    weights = load_safetensors(weights_path, fix)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        problem = " ".join(str(err).split())[:300]
+        raise GenointerpError(
+            f"{weights_path}: weights do not fit config.json ({problem}). Fix: {fix}"
         ) from err
     return model.eval(), record
 
