@@ -369,3 +369,30 @@ def test_merge_refuses_missing_foreign_and_unfinished_shards(setup):
     with pytest.raises(gi.errors.GenointerpError, match="a whole encoding, not a shard"):
         gi.features.merge([parts[0], whole.path], out)
     assert not out.exists() and not (tmp / "f.h5.merging").exists()
+
+
+def test_compiled_topk_equals_torch_topk_with_ties_and_nan():
+    """The compiled TopK selection gives the plain torch path's rows exactly, also where
+    the k-th value is tied (duplicated encoder columns) or a row holds NaN."""
+    torch.manual_seed(0)
+    sae = build_sae(SAEConfig(architecture="topk", d_sae=64, k=8), D).eval()
+    with torch.no_grad():
+        w = sae.W_enc_param
+        w[:, 40:56] = w[:, 8:24]  # 16 features tie exactly with 16 others
+        sae.b_enc[40:56] = sae.b_enc[8:24]
+        sae.b_enc[:] += 0.3
+    x = torch.from_numpy(np.random.default_rng(1).normal(size=(4000, D)).astype(np.float32))
+    x[7, 3] = float("nan")
+    counts, cols, values = _encode.sparse_rows(sae, x)
+    with torch.no_grad():
+        rows, c, v = sae.encode_sparse(x)
+    v16 = v.to(torch.float16)
+    keep = v16 > 0
+    rows, c, v16 = rows[keep].numpy(), c[keep].numpy(), v16[keep].numpy()
+    order = np.lexsort((c, rows))
+    np.testing.assert_array_equal(counts, np.bincount(rows, minlength=len(x)))
+    np.testing.assert_array_equal(cols, c[order])
+    assert values.dtype == np.float16 and values.tobytes() == v16[order].tobytes()
+    pre = sae.pre_acts(x).detach()
+    kth = pre.topk(9, dim=-1).values
+    assert int((kth[:, 7] == kth[:, 8]).sum()) > 100  # many rows were tied at the cut

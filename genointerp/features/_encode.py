@@ -158,29 +158,21 @@ def _encode_stream(work, run, group, ledger, phase, batch_rows, bar) -> None:
         return
     indptr_ds, indices_ds, values_ds = group["indptr"], group["indices"], group["values"]
     nnz = int(indptr_ds[start])
-    # keys (row * d_sae + feature) of the last rows before ``start``, for neighbour counts
-    # (none before a shard's first row: merge counts the pairs across shard boundaries)
-    prev = _tail_keys(indptr_ds, indices_ds, start, sae.d_sae)
+    # the last rows before ``start``, for neighbour counts (none before a shard's first
+    # row: merge counts the pairs across shard boundaries)
+    tail = _tail(indptr_ds, indices_ds, start)
     pending = FeatureStats.zeros(sae.d_sae)
     since_commit = 0
     while start < length:
         end = min(start + batch_rows, length)
         x = torch.from_numpy(store.read(layer, contig, strand, start, end).astype(np.float32))
-        with torch.no_grad():
-            rows, cols, values = sae.encode_sparse(x.to(device))
-        values = values.to(torch.float16)
-        keep = values > 0  # float16 rounding can send tiny activations to zero
-        rows, cols, values = (t[keep].cpu().numpy() for t in (rows, cols, values))
-        order = np.argsort(rows.astype(np.int64) * sae.d_sae + cols, kind="stable")
-        rows, cols, values = rows[order], cols[order], values[order]  # CSR, sorted
-        keys = (rows.astype(np.int64) + start) * sae.d_sae + cols
-        _neighbours(pending, keys, prev, sae.d_sae)
-        prev = keys[keys >= (end - 3) * sae.d_sae]
-        counts = np.bincount(rows, minlength=end - start)
+        counts, cols, values = sparse_rows(sae, x.to(device))
+        tail = _neighbours(pending, tail, counts, cols)
         indptr_ds[start + 1 : end + 1] = nnz + np.cumsum(counts)
         _append(indices_ds, nnz, cols.astype(indices_ds.dtype))
         _append(values_ds, nnz, values)
         nnz += len(values)
+        rows = np.repeat(np.arange(end - start), counts)
         _accumulate(pending, strand, cols, values, rows, phase, start, end)
         pending.positions += end - start
         bar.update(end - start)
@@ -189,6 +181,45 @@ def _encode_stream(work, run, group, ledger, phase, batch_rows, bar) -> None:
         if since_commit >= CHECKPOINT_ROWS or start == length:
             ledger.commit(pending, group.name, start)
             pending, since_commit = FeatureStats.zeros(sae.d_sae), 0
+
+
+@torch.no_grad()
+def sparse_rows(sae, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Non-zero float16 activations of rows ``x`` (n, d_in) as CSR pieces.
+
+    Returns ``counts`` (n,) non-zeros per row, then each non-zero's feature (increasing
+    within a row, int32) and value (float16, > 0).  A TopK SAE on the CPU selects with
+    the compiled :func:`~._kernels.topk_positive`; rows where the k-th value is tied go
+    to ``torch.topk`` as before, so the output is exactly the plain path's.
+    """
+    if sae.architecture == "topk" and x.device.type == "cpu":
+        return _topk_rows(sae.pre_acts(x).numpy(), sae.k)
+    rows, cols, values = sae.encode_sparse(x)
+    values = values.to(torch.float16)
+    keep = values > 0  # float16 rounding can send tiny activations to zero
+    rows, cols, values = (t[keep].cpu().numpy() for t in (rows, cols, values))
+    order = np.argsort(rows.astype(np.int64) * sae.d_sae + cols, kind="stable")
+    counts = np.bincount(rows, minlength=len(x))
+    return counts, cols[order].astype(np.int32), values[order]
+
+
+def _topk_rows(pre: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from ._kernels import topk_positive
+
+    n, d = pre.shape  # (batch, d_sae)
+    cols = np.empty((n, k), dtype=np.int32)
+    vals = np.empty((n, k), dtype=np.float32)
+    tie = np.empty(n, dtype=np.bool_)
+    topk_positive(pre, k, cols, vals, tie)
+    tied = np.flatnonzero(tie)
+    if len(tied):  # ambiguous rows: whatever torch.topk picks, as the plain path does
+        v, c = torch.from_numpy(pre[tied]).topk(k, dim=-1, sorted=False)
+        c, order = c.sort(dim=-1)
+        v = v.gather(-1, order).clamp_min(0)
+        cols[tied], vals[tied] = c.numpy(), v.numpy()
+    values = vals.astype(np.float16)
+    keep = values > 0  # float16 rounding can send tiny activations to zero
+    return keep.sum(axis=1), cols[keep], values[keep]
 
 
 class _Ledger:
@@ -228,16 +259,20 @@ def trim(group: h5py.Group, end: int) -> None:
         group[name].resize((nnz,))
 
 
-def _neighbours(stats: FeatureStats, keys: np.ndarray, prev: np.ndarray, d_sae: int) -> None:
-    """Count active (p, f) whose (p + 1, f) / (p + 3, f) is active, for p + lag in this batch."""
-    cols = keys % d_sae
+def _neighbours(stats: FeatureStats, tail, counts: np.ndarray, cols: np.ndarray):
+    """Count active (p, f) whose (p - 1, f) / (p - 3, f) is active, for p in this batch.
+
+    ``tail``: (counts, cols) of up to 3 rows before the batch; returns the batch's own.
+    """
+    from ._kernels import lag_pairs
+
+    counts = np.concatenate([tail[0], counts])
+    cols = np.concatenate([tail[1], cols])
+    indptr = np.concatenate([[0], np.cumsum(counts)])
     for lag, out in ((1, stats.lag1), (3, stats.lag3)):
-        # earlier partners of this batch's keys, looked up in this batch and the tail before it
-        earlier = keys - lag * d_sae
-        pool = np.concatenate([prev, keys])
-        at = np.minimum(np.searchsorted(pool, earlier), len(pool) - 1)
-        hit = pool[at] == earlier
-        out += np.bincount(cols[hit], minlength=d_sae)
+        out += lag_pairs(indptr, cols, len(tail[0]), lag, stats.d_sae)
+    last = min(3, len(counts))
+    return counts[len(counts) - last :], cols[indptr[len(counts) - last] :]
 
 
 def _accumulate(stats, strand, cols, values, rows, phase, start, end) -> None:
@@ -257,12 +292,11 @@ def _accumulate(stats, strand, cols, values, rows, phase, start, end) -> None:
         stats.coding_positions += int((phase[start:end] >= 0).sum())
 
 
-def _tail_keys(indptr_ds, indices_ds, start: int, d_sae: int) -> np.ndarray:
+def _tail(indptr_ds, indices_ds, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, cols) of the up to 3 rows before ``start`` already in the file."""
     lo = max(0, start - 3)
     ptr = indptr_ds[lo : start + 1]
-    cols = indices_ds[ptr[0] : ptr[-1]].astype(np.int64)
-    rows = np.repeat(np.arange(lo, start), np.diff(ptr))
-    return rows * d_sae + cols
+    return np.diff(ptr), indices_ds[ptr[0] : ptr[-1]].astype(np.int32)
 
 
 def _append(ds: h5py.Dataset, at: int, data: np.ndarray) -> None:
