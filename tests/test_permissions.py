@@ -3,7 +3,8 @@
 Temporary files (``mkstemp``: 0600) and folders (``mkdtemp``: 0700) renamed into place used
 to keep their private modes, so collaborators and the web server behind a track hub could
 not read a run.  A run folder is built in a subprocess (the umask is per process) under
-umask 022 and 002, exported, given its viewer and report, and every mode is checked.
+umask 022 and 002, exported, given its viewer and report, a `genointerp run` stage runs beside
+it, and every mode is checked.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from genointerp._atomic import atomic_open, atomic_path, current_umask, make_tem
 from tests.conftest import REPO
 
 # Builds, exports and reports a run under the umask given, in a fresh process.
-_BUILD = """
+_BUILD = r"""
 import os, sys
 from pathlib import Path
 os.umask(int(sys.argv[2], 8))
@@ -32,6 +33,13 @@ run = build_small_run(folder / "run")
 gi.export.export_run(run, progress=False)
 gi.view.write_viewer(run)
 gi.report.write_report(run, figures=sys.argv[3] == "figures")
+config = folder / "pipeline.yaml"
+config.write_text(
+    f"genomes:\n  - sequence: {run / 'genome.fa'}\n    annotations: [{run / 'annotation.gff3'}]\n"
+    f"    catalog: prokaryote\noutput: {folder / 'pipeline'}\n"
+)
+from genointerp.cli import main
+assert main(["-q", "run", str(config), "--only", "concepts"]) == 0
 """
 
 
@@ -67,6 +75,8 @@ def test_run_outputs_follow_the_umask(tmp_path, umask, figures):
                 "viewer/data.js", "report/index.html", "catalog/catalog.h5ad"]  # fmt: skip
     for part in expected:
         assert f"run/{part}" in files, sorted(files)
+    assert "pipeline/config.yaml" in files, sorted(files)  # a `genointerp run` folder too
+    assert any(p.startswith("pipeline/") and p.endswith(".h5") for p in files), sorted(files)
     assert len(files) > 60, len(files)
     assert any(name.startswith("cache/genomes/") for name in folders), sorted(folders)
     wrong_files = {p: oct(m) for p, m in files.items() if m != 0o666 & ~umask}
