@@ -491,6 +491,16 @@ OTHER_CASES = {
         _write("aliases.tsv", "a\tb\tc\n"),
         [r"line 1", r"expected 2"],
     ),
+    "concepts-build-store-given-as-alias-table": (
+        ANNOTATION_COMMANDS["concepts-build"].replace("{bad}", "{gff3} --aliases {bad}"),
+        _copy_of("store", "aliases.tsv"),
+        [r"looks like an HDF5 file", r"not an alias table"],
+    ),
+    "concepts-build-binary-alias-table": (
+        ANNOTATION_COMMANDS["concepts-build"].replace("{bad}", "{gff3} --aliases {bad}"),
+        _write("aliases.tsv", _NOISE),
+        [r"binary data"],
+    ),
     "rank-fasta-given-as-motifs": (
         RANK + " --motifs {bad} -o {out}/rank",
         _copy_of("fasta", "m.meme"),

@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from .._filekind import wrong_kind
+from .._textio import decode_line, iter_lines
 from ..errors import ConfigError, ContigNameError
 
 
@@ -88,8 +90,14 @@ def read_alias_table(path: str | Path) -> dict[str, list[str]]:
 
     Returns ``{contig: [aliases]}``, the shape :class:`ContigAliases` takes.
     """
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        return {}
+    other = wrong_kind(path, "bed")  # two tab-separated names look like nothing else
+    if other:
+        raise ConfigError(path, f"{other}, not an alias table", "write 'alias<TAB>contig' lines")
     table: dict[str, list[str]] = {}
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for lineno, raw in iter_lines(path, ConfigError, "alias table"):
+        line = decode_line(raw, path, lineno, ConfigError, "alias table")
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")
