@@ -202,7 +202,7 @@ class ActivationStore:
         try:
             self.file = h5py.File(self.path, mode)
         except OSError as err:
-            fix = "give a store from 'genointerp extract' (a truncated one: extract it again)"
+            fix = "give a store from 'genointerp extract' (if truncated, extract again)"
             raise StoreVersionError(
                 unreadable_hdf5(self.path, err, "an activation store", fix)
             ) from err
