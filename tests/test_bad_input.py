@@ -142,6 +142,7 @@ def _wrong_shapes(good: Good) -> bytes:
 
 _WHOLE_GZ = gzip.compress(("".join(f">{k}\n{v}\n" for k, v in SEQS.items()) * 40).encode())
 GENOMES: dict[str, tuple[Maker, list[str]]] = {
+    "missing": (lambda folder, good: folder / "nowhere.fa", [r"no such file|not found"]),
     "empty": (_write("g.fa", b""), [r"is empty"]),
     "binary": (_write("g.fa", _NOISE), [r"binary data"]),
     "bad-characters": (

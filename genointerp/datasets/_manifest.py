@@ -155,6 +155,11 @@ def get_manifest(name: str | Path) -> Manifest:
     if str(name).endswith((".yaml", ".yml")):
         return read_manifest(name)
     available = list_manifests()
+    if name not in available and ("/" in str(name) or Path(str(name)).suffix):
+        raise DatasetError(  # a genome given by a path that does not exist
+            f"{name}: no such file (nor a data set of that name). Fix: check the path, or see "
+            "`genointerp data list` for the data set names"
+        )
     if name not in available:
         import difflib
 
