@@ -16,13 +16,17 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import resource
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .._atomic import atomic_path
 from ..errors import GenointerpError
+
+log = logging.getLogger(__name__)
 
 STATE_DIR = ".pipeline"
 LOCK_FILE = ".genointerp.lock"
@@ -89,13 +93,16 @@ class Records:
 def run_lock(run: Path, shard_key: str | None = None) -> Iterator[None]:
     """Hold the run folder's lock: exclusive, or shared plus an exclusive lock on one shard.
 
-    ``flock`` locks vanish with the process, so a killed run never leaves a stale lock.
+    ``flock`` locks vanish with the process, so a killed run never leaves a stale lock; the
+    temporary files a killed run leaves are removed when the lock is next taken exclusively.
     """
     run.mkdir(parents=True, exist_ok=True)
     handles = []
     try:
         handles.append(_flock(run / LOCK_FILE, shared=shard_key is not None, run=run))
-        if shard_key is not None:
+        if shard_key is None:
+            remove_stale_temps(run)
+        else:
             locks = run / STATE_DIR / "locks"
             locks.mkdir(parents=True, exist_ok=True)
             handles.append(_flock(locks / f"{shard_key}.lock", shared=False, run=run))
@@ -103,6 +110,23 @@ def run_lock(run: Path, shard_key: str | None = None) -> Iterator[None]:
     finally:
         for handle in reversed(handles):
             handle.close()
+
+
+def remove_stale_temps(run: Path) -> None:
+    """Remove the ``.tmp-*`` files and folders (see :func:`genointerp._atomic.atomic_path`)
+    that killed processes left in ``run``.
+
+    Only with the run's lock held exclusively: then no other genointerp run writes the
+    folder, so every temporary file in it belongs to a process that died before its rename.
+    """
+    stale = sorted(run.rglob(".tmp-*"))
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary files left by an interrupted run in %s", len(stale), run)
 
 
 def _flock(path: Path, *, shared: bool, run: Path):
