@@ -137,7 +137,9 @@ def feature_tracks(
     colors = [
         _color(str(r.get("class", "other")), _best(r), color_by, concept_colors or {}) for r in rows
     ]
-    with tempfile.TemporaryDirectory(prefix=".scratch-", dir=folder) as scratch:
+    # ".tmp-": what a killed export leaves is scratch to the pipeline (not an output) and
+    # removed by its next run
+    with tempfile.TemporaryDirectory(prefix=".tmp-scratch-", dir=folder) as scratch:
         scratch = Path(scratch)
         _scan(fa, ids, thresholds, scratch, regions, block_rows, progress)
         files = {}
