@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._atomic import atomic_path
 from .._rundir import write_run_info
 from ._config import GenomeConfig, PipelineConfig
 from ._state import file_checksum
@@ -134,7 +135,8 @@ def _concepts(ctx: RunContext, g: GenomeConfig) -> None:
     tracks = build(genome, catalog, annotations, concepts=concepts, progress=ctx.progress)
     tracks.write(folder / "concepts.h5")
     summary = tracks.summary()
-    summary.to_csv(folder / "concepts_summary.tsv", sep="\t", index=False)
+    with atomic_path(folder / "concepts_summary.tsv") as tmp:  # a kill leaves no half a table
+        summary.to_csv(tmp, sep="\t", index=False)
     if ctx.config.concepts.bed:
         concept_beds(tracks, folder / "bed")
     ctx.echo(

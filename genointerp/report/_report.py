@@ -95,7 +95,7 @@ def write_report(
     data = collect(run.path, n_features)
     assets = out / "assets"
     assets.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ASSETS / "report.css", assets / "report.css")
+    _copy(ASSETS / "report.css", assets / "report.css")
     if figures:
         data.figures = _figures(run, assets)
     _copy_logos(run, data, assets)
@@ -173,4 +173,10 @@ def _copy_logos(run: RunDir, data: ReportData, assets: Path) -> None:
         logo = folder / f"feature_{int(feature)}.png"
         if logo.is_file():
             (assets / "logos").mkdir(exist_ok=True)
-            shutil.copyfile(logo, assets / "logos" / logo.name)
+            _copy(logo, assets / "logos" / logo.name)
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy through a temporary file: a killed report leaves no truncated asset."""
+    with atomic_path(target, suffix=target.suffix) as tmp:
+        shutil.copyfile(source, tmp)
