@@ -18,13 +18,15 @@ from genointerp.errors import GenointerpError, Preempted
 from genointerp.sae import (
     ActivationBatches,
     DataConfig,
+    ModelBatches,
     OptimConfig,
     SAEConfig,
     SAETrainConfig,
+    StreamConfig,
     train_sae,
 )
 from genointerp.sae._train import CHECKPOINT_FILE, _Run
-from tests.builders import store_from_rows
+from tests.builders import random_sequence, random_tiny, store_from_rows
 from tests.conftest import REPO
 
 
@@ -256,3 +258,100 @@ def test_ddp_processes_stop_after_the_same_step_when_one_is_warned(two_stores, t
         whole = torch.load(tmp_path / "whole" / f"rank{rank}.pt", weights_only=True)
         parts = torch.load(tmp_path / "parts" / f"rank{rank}.pt", weights_only=True)
         assert all(torch.equal(whole[name], parts[name]) for name in whole), rank
+
+
+# -- streaming from the model -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def genome_files(tmp_path_factory):
+    """Two small genomes as FASTA files (one with a circular contig)."""
+    folder = tmp_path_factory.mktemp("genomes")
+    paths = []
+    for index, lengths in enumerate([{"chrA": 9_000, "chrB": 3_000}, {"plasmid": 5_000}]):
+        path = folder / f"g{index}.fa"
+        seqs = {
+            name: random_sequence(n, seed=10 * index + i)
+            for i, (name, n) in enumerate(lengths.items())
+        }
+        path.write_text("".join(f">{name}\n{seq}\n" for name, seq in seqs.items()))
+        paths.append(path)
+    return paths
+
+
+def sorted_rows(rows: np.ndarray) -> np.ndarray:
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def test_streamed_rows_are_exactly_the_extracted_activations(genome_files, tmp_path):
+    model = random_tiny(d_model=8)
+    genome = gi.io.Genome.open(genome_files[0])
+    spec = gi.acts.WindowSpec(window=2048, overlap=64, min_context=64)
+    store = gi.acts.extract(
+        genome, model, ["blocks.1"], tmp_path / "g.h5", window=2048, overlap=64,
+        min_context=64, batch_size=1, store_dtype="float32", progress=False,
+    )  # fmt: skip
+    with gi.acts.ActivationStore(store) as opened:
+        stored = np.concatenate(
+            [opened.read("blocks.1", c, s) for c in opened.contigs for s in ("+", "-")]
+        )
+    for per_forward in (1, 3):
+        batches = ModelBatches(model, [genome], "blocks.1", spec, "+-", per_forward, 512, 4,
+                               seed=5, eval_fraction=0.2)  # fmt: skip
+        epoch = batches.stream_rows(0, batches.train_rows)
+        held_out = batches.eval_rows()
+        assert len(epoch) + len(held_out) == len(stored) == 2 * 12_000
+        streamed = np.concatenate([epoch, held_out])
+        assert np.array_equal(sorted_rows(streamed), sorted_rows(stored)), per_forward
+        # The second epoch is the same rows in another order; a batch depends on its step only.
+        again = batches.stream_rows(batches.train_rows, 2 * batches.train_rows)
+        assert np.array_equal(sorted_rows(again), sorted_rows(epoch))
+        assert not np.array_equal(again, epoch)
+        fresh = ModelBatches(model, [genome], "blocks.1", spec, "+-", per_forward, 512, 4,
+                             seed=5, eval_fraction=0.2)  # fmt: skip
+        assert torch.equal(fresh.batch(13), batches.batch(13))
+        for one in (batches, fresh):
+            one.close()
+
+
+def stream_config(genome_files, tokens=256 * 30) -> SAETrainConfig:
+    stream = StreamConfig(genomes=[str(p) for p in genome_files], window=2048, overlap=64,
+                          min_context=64, windows_per_forward=2)  # fmt: skip
+    config = config_for(["unused"], tokens=tokens, layer="blocks.1")
+    config.data = DataConfig(source="model", layer="blocks.1", stream=stream, batch_size=256,
+                             buffer_batches=8, eval_fraction=0.2, eval_tokens=4096)  # fmt: skip
+    return config
+
+
+def test_streaming_training_writes_no_activations_and_resumes_exactly(genome_files, tmp_path):
+    config = stream_config(genome_files)
+    whole = train_sae(config, tmp_path / "whole", progress=False)
+    files = {p.name for p in (tmp_path / "whole").iterdir()}
+    assert files == {"cfg.json", "sae_weights.safetensors", "metrics.json", "train_log.tsv",
+                     CHECKPOINT_FILE}  # fmt: skip
+    _, provenance = gi.sae.load_sae(tmp_path / "whole")
+    genomes = [gi.io.Genome.open(p) for p in genome_files]
+    both = "".join(f"{g.checksum}\n" for g in genomes)
+    assert (
+        provenance.data_checksum == "sha256-of-genomes:" + hashlib.sha256(both.encode()).hexdigest()
+    )
+    assert provenance.model_id == gi.models.load_model("tiny").model_id
+    assert provenance.hook == "blocks.1.output" and provenance.store.startswith("streamed from")
+    metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())["held_out"]
+    assert metrics["fvu"] < 0.5  # learned something on windows it never trained on
+    first = train_sae(config, tmp_path / "parts", stop_after=11, progress=False)
+    assert not first.complete
+    rest = train_sae(config, tmp_path / "parts", progress=False)
+    assert same_weights(whole, rest)
+
+
+def test_streaming_settings_are_checked_before_any_work(genome_files, tmp_path):
+    with pytest.raises(ValueError, match="needs stream.genomes"):
+        DataConfig(source="model")
+    with pytest.raises(ValueError, match="reads no store"):
+        DataConfig(source="model", store="x.h5", stream=StreamConfig(genomes=["g.fa"]))
+    config = stream_config(genome_files)
+    config.data.layer = "blocks.1+rc"
+    with pytest.raises(GenointerpError, match="joint strand view is read from a store"):
+        train_sae(config, tmp_path / "joint", progress=False)
+    config.data.layer, config.data.eval_fraction = "blocks.1", 0.9
+    with pytest.raises(GenointerpError, match="too few to hold out"):
+        train_sae(config, tmp_path / "few", progress=False)

@@ -5,7 +5,15 @@
 >>> store = gi.acts.ActivationStore(path)                                           # doctest: +SKIP
 """
 
-from ._extract import extract, parse_shard, shard_path
+from ._extract import (
+    extract,
+    forward_windows,
+    parse_shard,
+    plan_genome,
+    resolve_genome,
+    shard_path,
+    window_spec,
+)
 from ._merge import merge
 from ._store import JOINT_SUFFIX, STORE_TYPE, STORE_VERSION, ActivationStore, JointView
 from ._windows import WINDOW_DTYPE, WindowSpec, contig_windows, plan_windows
@@ -20,8 +28,12 @@ __all__ = [
     "WindowSpec",
     "contig_windows",
     "extract",
+    "forward_windows",
     "merge",
     "parse_shard",
+    "plan_genome",
     "plan_windows",
+    "resolve_genome",
     "shard_path",
+    "window_spec",
 ]

@@ -52,6 +52,7 @@ def shard_path(out: Path, shard: tuple[int, int] | None) -> Path:
 
 
 def resolve_genome(genome):
+    """A :class:`~genointerp.io.Genome` as is, a sequence file opened, or a data set loaded."""
     from ..datasets import load
     from ..io import Genome
 
@@ -60,6 +61,29 @@ def resolve_genome(genome):
     if Path(genome).exists():
         return Genome.open(genome)
     return load(str(genome)).genome()
+
+
+def window_spec(
+    model: Adapter,
+    window: int | None = None,
+    overlap: int | None = None,
+    min_context: int | None = None,
+) -> WindowSpec:
+    """The window plan's settings for ``model``; ``None`` takes the model's default.
+
+    ``overlap`` defaults to ``min_context`` for a causal model and twice it for a masked one.
+    """
+    if min_context is None:
+        min_context = model.default_min_context
+    if overlap is None:  # a masked model needs the context on both sides of the kept part
+        overlap = min_context if model.causal else 2 * min_context
+    spec = WindowSpec(window or model.default_window, overlap, min_context, model.causal)
+    if model.context_length and spec.window > model.context_length:
+        raise GenointerpError(
+            f"window {spec.window} exceeds the model's context of {model.context_length} nt. "
+            f"Fix: pass window <= {model.context_length}"
+        )
+    return spec
 
 
 def extract(
@@ -114,27 +138,11 @@ def extract(
     if isinstance(model, str):
         model = load_model(model, device=device, dtype=dtype)
     layers = model.check_layers(layers if layers is not None else model.default_layer)
-    if min_context is None:
-        min_context = model.default_min_context
-    if overlap is None:  # a masked model needs the context on both sides of the kept part
-        overlap = min_context if model.causal else 2 * min_context
-    spec = WindowSpec(window or model.default_window, overlap, min_context, model.causal)
-    if model.context_length and spec.window > model.context_length:
-        raise GenointerpError(
-            f"window {spec.window} exceeds the model's context of {model.context_length} nt. "
-            f"Fix: pass window <= {model.context_length}"
-        )
+    spec = window_spec(model, window, overlap, min_context)
     shard = parse_shard(shard) if not isinstance(shard, tuple) else _check_shard(*shard, str(shard))
     target = shard_path(Path(out), shard)
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
-    names = genome.names
-    plan = plan_windows(
-        [genome.lengths[c] for c in names],
-        spec,
-        circular=[genome.circular[c] for c in names],
-        strands=tuple(strands),
-        batch_size=batch_size or model.default_batch_size,
-    )
+    plan = plan_genome(genome, spec, strands, batch_size or model.default_batch_size)
     settings = dict(
         genome=genome,
         model_info=model.describe(),
@@ -205,18 +213,11 @@ def _fill(store, genome, model, layers, plan, owned, progress) -> None:
     )
     total = int(sum(kept[b] for b in todo))
     names = genome.names
-    cache: dict[tuple[int, int], np.ndarray] = {}
     out_dtype = torch.float16 if store.file.attrs["dtype"] == "float16" else torch.float32
     bar = tqdm(total=total, disable=not progress, unit="pos", unit_scale=True, desc="extract")
     for batch in todo:
         rows = plan[batch_starts[batch] : batch_starts[batch + 1]]
-        codes = np.stack(
-            [
-                window_codes(_strand_codes(genome, names, r, cache), r["start"], r["length"])
-                for r in rows
-            ]
-        )
-        output = model.forward(codes, layers)
+        output = forward_windows(model, genome, rows, layers)
         for layer in layers:
             acts = output.activations[layer].to("cpu", out_dtype).numpy()  # (batch, pos, d)
             _write(store, layer, names, genome, rows, acts)
@@ -225,14 +226,36 @@ def _fill(store, genome, model, layers, plan, owned, progress) -> None:
     bar.close()
 
 
-def _strand_codes(genome, names, row, cache) -> np.ndarray:
-    """Codes of one contig as read on the row's strand (reverse complement for '-')."""
-    key = (int(row["contig"]), int(row["strand"]))
-    if key not in cache:
-        cache.clear()  # windows come in contig order: one strand in memory at a time
-        codes = genome.codes(names[key[0]])
-        cache[key] = codes if key[1] == 0 else reverse_complement(codes)
-    return cache[key]
+def plan_genome(genome, spec: WindowSpec, strands=STRANDS, batch_size: int = 1) -> np.ndarray:
+    """Every window of every contig of ``genome`` on ``strands`` (see :func:`plan_windows`)."""
+    return plan_windows(
+        [genome.lengths[c] for c in genome.names],
+        spec,
+        circular=[genome.circular[c] for c in genome.names],
+        strands=tuple(strands),
+        batch_size=batch_size,
+    )
+
+
+def forward_windows(model: Adapter, genome, rows: np.ndarray, layers):
+    """One forward over windows ``rows`` of a plan (all of one length): a ``ModelOutput``
+    whose activations are (len(rows), length, d_model) per layer, on the strand read.
+
+    Extraction and streaming SAE training (:mod:`genointerp.sae`) both run windows this way.
+    """
+    return model.forward(np.stack([strand_window(genome, row) for row in rows]), layers)
+
+
+def strand_window(genome, row) -> np.ndarray:
+    """Codes of one plan window, as read on its strand (reverse complement for '-')."""
+    name = genome.names[int(row["contig"])]
+    start, length = int(row["start"]), int(row["length"])
+    codes = genome.codes(name)
+    if int(row["strand"]) == 0:
+        return window_codes(codes, start, length)
+    # Strand position p is genomic position n - 1 - p: the window reads the reverse
+    # complement of genomic [n - start - length, n - start), wrapped for circular contigs.
+    return reverse_complement(window_codes(codes, len(codes) - start - length, length))
 
 
 def _write(store, layer, names, genome, rows, acts) -> None:

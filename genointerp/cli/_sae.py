@@ -94,10 +94,13 @@ def _train(args: argparse.Namespace) -> int:
             target = data if section is None else data.setdefault(section, {})
             target[key] = value
     config = SAETrainConfig.from_dict(data, args.config or "<command line>")
-    if not config.data.store:
+    if not config.data.store and config.data.source == "store":
         from ..errors import GenointerpError
 
-        raise GenointerpError("no activation store given. Fix: pass --store or set data.store")
+        raise GenointerpError(
+            "no activation store given. Fix: pass --store, set data.store, or stream from the "
+            "model (data.source: model)"
+        )
     result = train_sae(
         config,
         args.output,

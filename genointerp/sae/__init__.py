@@ -19,12 +19,13 @@ from ._arch import (
     list_architectures,
     register_architecture,
 )
-from ._config import DataConfig, OptimConfig, SAEConfig, SAETrainConfig
-from ._data import ActivationBatches
+from ._config import DataConfig, OptimConfig, SAEConfig, SAETrainConfig, StreamConfig
+from ._data import ActivationBatches, ShuffledStream
 from ._evaluate import evaluate_sae, loss_recovered
 from ._importers import import_sae, list_importers, register_importer
 from ._io import SAE_TYPE, SAE_VERSION, Provenance, load_sae, save_sae
 from ._metrics import LossRecovered, RunningMetrics, SAEMetrics, measure
+from ._stream import ModelBatches
 from ._train import TrainResult, geometric_median, train_sae
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "ForwardOutput",
     "JumpReLUSAE",
     "LossRecovered",
+    "ModelBatches",
     "OptimConfig",
     "Provenance",
     "ReLUSAE",
@@ -44,6 +46,8 @@ __all__ = [
     "SAEConfig",
     "SAEMetrics",
     "SAETrainConfig",
+    "ShuffledStream",
+    "StreamConfig",
     "TopKSAE",
     "TrainResult",
     "batch_topk",

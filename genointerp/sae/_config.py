@@ -73,9 +73,45 @@ class SAEConfig:
 
 
 @dataclass
+class StreamConfig:
+    """``data.source: model``: the model's activations go straight into the shuffle buffer."""
+
+    genomes: list[str] = field(default_factory=list)
+    """Genome files (FASTA or GenBank) or data-set names, mixed in proportion to their
+    positions; each holds out its own ``eval_fraction`` of windows."""
+    model: str = "tiny"
+    """Model adapter (:func:`genointerp.models.load_model`): ``tiny``, ``hf`` or ``evo2``."""
+    weights: str = ""
+    """Weights: a local path, a hub id or an Evo 2 model name (empty: the adapter's default)."""
+    window: int = 0
+    """Nucleotides per forward pass (0: the model's default, as ``genointerp extract``)."""
+    overlap: int = -1
+    """Nucleotides shared by consecutive windows (-1: the model's default)."""
+    min_context: int = -1
+    """Least left context of a trained position (-1: the model's default)."""
+    strands: list[str] = field(default_factory=lambda: ["+", "-"])
+    """Strands read: ``+``, ``-`` or both."""
+    windows_per_forward: int = 0
+    """Windows per forward pass (0: the model's default, 1 on CPU and 8 on a GPU)."""
+    model_dtype: str = ""
+    """Compute dtype of the model, e.g. ``bfloat16`` (empty: the adapter's default)."""
+
+    def __post_init__(self) -> None:
+        if self.window < 0 or self.overlap < -1 or self.min_context < -1:
+            raise ValueError("window must be >= 0 and overlap, min_context >= -1 (-1: default)")
+        if not self.strands or set(self.strands) - {"+", "-"}:
+            raise ValueError(f"strands must be '+' and/or '-', got {self.strands}")
+        if self.windows_per_forward < 0:
+            raise ValueError(f"windows_per_forward must be >= 0, got {self.windows_per_forward}")
+
+
+@dataclass
 class DataConfig:
     """Where training activations come from and how they are batched."""
 
+    source: Literal["store", "model"] = "store"
+    """``store``: read ``store`` (and ``stores``); ``model``: run the model of ``stream`` over
+    its genomes while training, with nothing written to disk (see ``stream``)."""
     store: str = ""
     """Activation store written by ``genointerp extract``."""
     stores: list[str] = field(default_factory=list)
@@ -100,12 +136,18 @@ class DataConfig:
     saved weights, so the saved SAE takes raw activations."""
     b_dec_init: Literal["geometric_median", "mean", "zeros"] = "geometric_median"
     """Starting decoder bias, computed on the first 32,768 rows of the training stream."""
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    """``source: model`` only: the genomes, the model and its windows."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.buffer_batches < 1:
             raise ValueError("batch_size and buffer_batches must be at least 1")
         if not 0 <= self.eval_fraction < 1:
             raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        if self.source == "model" and not self.stream.genomes:
+            raise ValueError("source 'model' needs stream.genomes (genome files or data sets)")
+        if self.source == "model" and (self.store or self.stores):
+            raise ValueError("source 'model' reads no store: leave store and stores empty")
 
 
 @dataclass
@@ -200,4 +242,4 @@ class SAETrainConfig:
         return from_dict(cls, load_yaml(path), path)
 
 
-__all__ = ["DataConfig", "OptimConfig", "SAEConfig", "SAETrainConfig"]
+__all__ = ["DataConfig", "OptimConfig", "SAEConfig", "SAETrainConfig", "StreamConfig"]

@@ -23,8 +23,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from itertools import zip_longest
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -61,23 +62,136 @@ def first_rows(store: ActivationStore, layer: str, positions: int, units=None) -
 Unit = tuple[int, str, str, int, int]  # (store index, contig, strand, start, end)
 
 
+def held_out_split(n: int, seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of ``n`` units split into (training, held-out), sorted, by ``seed`` alone.
+
+    Raises ``ValueError`` when no unit would be left for training.
+    """
+    order = np.random.default_rng([seed, 0]).permutation(n)
+    n_eval = math.ceil(fraction * n) if fraction > 0 else 0
+    if n_eval >= n:
+        raise ValueError(f"{n} units are too few to hold out {fraction:.0%} for evaluation")
+    return np.sort(order[n_eval:]), np.sort(order[:n_eval])
+
+
 def split_units(
     store: ActivationStore, layer: str, seed: int, eval_fraction: float
 ) -> tuple[list[tuple[str, str, int, int]], list[tuple[str, str, int, int]]]:
     """The read units of one store split into (training, held-out), by ``seed`` alone."""
     chunks = read_units(store, layer)
-    order = np.random.default_rng([seed, 0]).permutation(len(chunks))
-    n_eval = math.ceil(eval_fraction * len(chunks)) if eval_fraction > 0 else 0
-    if n_eval >= len(chunks):
+    try:
+        train, held_out = held_out_split(len(chunks), seed, eval_fraction)
+    except ValueError:
         raise GenointerpError(
             f"{store.path}: {len(chunks)} chunks of up to {UNIT_ROWS} positions are too few "
             f"to hold out {eval_fraction:.0%} for evaluation. Fix: lower eval_fraction or "
             "extract activations from more sequence"
-        )
-    return [chunks[i] for i in sorted(order[n_eval:])], [chunks[i] for i in sorted(order[:n_eval])]
+        ) from None
+    return [chunks[i] for i in train], [chunks[i] for i in held_out]
 
 
-class ActivationBatches:
+class ShuffledStream:
+    """An endless stream of training rows, cut into shuffled fills, one batch per step.
+
+    The stream is made of *units* (storage chunks of a store, or model windows) of
+    ``sizes`` rows each; every epoch takes them in a fresh random order (by the seed and
+    the epoch), and every ``buffer_batches * batch_size`` rows (a fill) are shuffled
+    together.  Subclasses say how a unit's rows are got (:meth:`_piece`) and which rows
+    are held out (:meth:`eval_rows`).  The next fill is prepared in a background thread.
+    """
+
+    def __init__(
+        self,
+        sizes: np.ndarray,
+        batch_size: int,
+        buffer_batches: int,
+        seed: int,
+        rank: int,
+        world: int,
+    ) -> None:
+        if batch_size % world:
+            raise ValueError(f"batch_size {batch_size} is not divisible by {world} processes")
+        self.batch_size, self.buffer_batches = batch_size, buffer_batches
+        self.seed, self.rank, self.world = seed, rank, world
+        self._sizes = np.asarray(sizes, dtype=np.int64)
+        self.train_rows = int(self._sizes.sum())
+        self._epoch: tuple[int, np.ndarray, np.ndarray] | None = None  # epoch, order, bounds
+        self._fill_index = -1
+        self._fill: torch.Tensor | None = None
+        self._next: tuple[int, Future] | None = None  # the following fill, read in background
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sae-fill")
+
+    def _piece(self, unit: int, lo: int, hi: int, epoch: int, position: int) -> np.ndarray:
+        """Rows ``[lo, hi)`` of training unit ``unit``, at ``position`` of ``epoch``'s order."""
+        raise NotImplementedError
+
+    def eval_rows(self, max_rows: int | None = None) -> np.ndarray:
+        """Held-out rows (never trained on), at most ``max_rows``: float32."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the background reader (a pending read finishes and is dropped)."""
+        self._reader.shutdown(wait=True, cancel_futures=True)
+        self._next = None
+
+    def settle(self) -> None:
+        """Wait until the background read of the next fill is done (it may use the model)."""
+        if self._next is not None:
+            wait([self._next[1]])
+
+    @property
+    def rows_per_fill(self) -> int:
+        return self.buffer_batches * self.batch_size
+
+    def batch(self, step: int) -> torch.Tensor:
+        """This process's rows of step ``step``: (batch_size // world, width) float32."""
+        fill, within = divmod(step, self.buffer_batches)
+        if fill != self._fill_index:
+            if self._next is not None and self._next[0] == fill:
+                self._fill = self._next[1].result()
+            else:
+                self._fill = self._read_fill(fill)
+            self._fill_index = fill
+            self._next = (fill + 1, self._reader.submit(self._read_fill, fill + 1))
+        local = self.batch_size // self.world
+        return self._fill[within * local : (within + 1) * local]
+
+    def _read_fill(self, fill: int) -> torch.Tensor:
+        """Rows of fill ``fill`` that belong to this process, shuffled."""
+        per_rank = self.rows_per_fill // self.world
+        start = fill * self.rows_per_fill + self.rank * per_rank
+        rows = self.stream_rows(start, start + per_rank)
+        shuffle = np.random.default_rng([self.seed, 1, fill, self.rank]).permutation(len(rows))
+        return torch.from_numpy(rows[shuffle].astype(np.float32))
+
+    def epoch_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Units in ``epoch``'s order, and where each starts in the epoch (one more: the end)."""
+        cached = self._epoch  # one read: the background reader may replace it
+        if cached is None or cached[0] != epoch:
+            order = np.random.default_rng([self.seed, 2, epoch]).permutation(len(self._sizes))
+            cached = (epoch, order, np.concatenate([[0], np.cumsum(self._sizes[order])]))
+            self._epoch = cached
+        return cached[1], cached[2]
+
+    def stream_rows(self, start: int, end: int) -> np.ndarray:
+        """Rows ``[start, end)`` of the endless training stream: (end - start, width)."""
+        parts = []
+        while start < end:
+            epoch, offset = divmod(start, self.train_rows)
+            order, bounds = self.epoch_order(epoch)
+            take = min(end - start, self.train_rows - offset)
+            first = int(np.searchsorted(bounds, offset, side="right")) - 1
+            last = int(np.searchsorted(bounds, offset + take, side="left"))
+            for position in range(first, last):
+                unit = int(order[position])
+                lo = max(offset - bounds[position], 0)
+                hi = min(offset + take - bounds[position], int(self._sizes[unit]))
+                parts.append(self._piece(unit, int(lo), int(hi), epoch, position))
+            start += take
+        return np.concatenate(parts)
+
+
+class ActivationBatches(ShuffledStream):
     """Deterministic, shuffled batches of one layer of one or several activation stores.
 
     Parameters
@@ -112,12 +226,8 @@ class ActivationBatches:
         rank: int = 0,
         world: int = 1,
     ) -> None:
-        if batch_size % world:
-            raise ValueError(f"batch_size {batch_size} is not divisible by {world} processes")
         self.stores = [store] if isinstance(store, ActivationStore) else list(store)
         self.store, self.layer = self.stores[0], layer
-        self.batch_size, self.buffer_batches = batch_size, buffer_batches
-        self.seed, self.rank, self.world = seed, rank, world
         self.train_chunks: list[Unit] = []
         held_out: list[list[Unit]] = []
         for index, one in enumerate(self.stores):
@@ -128,12 +238,8 @@ class ActivationBatches:
         self.eval_chunks: list[Unit] = [
             unit for group in zip_longest(*held_out) for unit in group if unit is not None
         ]
-        self._sizes = np.array([end - start for *_, start, end in self.train_chunks])
-        self.train_rows = int(self._sizes.sum())
-        self._fill_index = -1
-        self._fill: torch.Tensor | None = None
-        self._next: tuple[int, Future] | None = None  # the following fill, read in background
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sae-fill")
+        sizes = [end - start for *_, start, end in self.train_chunks]
+        super().__init__(sizes, batch_size, buffer_batches, seed, rank, world)
 
     def _read(self, unit: Unit, lo: int = 0, hi: int | None = None) -> np.ndarray:
         """Rows ``[lo, hi)`` of one read unit (relative to its start)."""
@@ -141,53 +247,8 @@ class ActivationBatches:
         stop = end if hi is None else start + hi
         return self.stores[index].read(self.layer, contig, strand, start + lo, stop)
 
-    def close(self) -> None:
-        """Stop the background reader (a pending read finishes and is dropped)."""
-        self._reader.shutdown(wait=True, cancel_futures=True)
-        self._next = None
-
-    @property
-    def rows_per_fill(self) -> int:
-        return self.buffer_batches * self.batch_size
-
-    def batch(self, step: int) -> torch.Tensor:
-        """This process's rows of step ``step``: (batch_size // world, width) float32."""
-        fill, within = divmod(step, self.buffer_batches)
-        if fill != self._fill_index:
-            if self._next is not None and self._next[0] == fill:
-                self._fill = self._next[1].result()
-            else:
-                self._fill = self._read_fill(fill)
-            self._fill_index = fill
-            self._next = (fill + 1, self._reader.submit(self._read_fill, fill + 1))
-        local = self.batch_size // self.world
-        return self._fill[within * local : (within + 1) * local]
-
-    def _read_fill(self, fill: int) -> torch.Tensor:
-        """Rows of fill ``fill`` that belong to this process, shuffled."""
-        per_rank = self.rows_per_fill // self.world
-        start = fill * self.rows_per_fill + self.rank * per_rank
-        rows = self.stream_rows(start, start + per_rank)
-        shuffle = np.random.default_rng([self.seed, 1, fill, self.rank]).permutation(len(rows))
-        return torch.from_numpy(rows[shuffle].astype(np.float32))
-
-    def stream_rows(self, start: int, end: int) -> np.ndarray:
-        """Rows ``[start, end)`` of the endless training stream: (end - start, width)."""
-        parts = []
-        while start < end:
-            epoch, offset = divmod(start, self.train_rows)
-            order = np.random.default_rng([self.seed, 2, epoch]).permutation(len(self._sizes))
-            bounds = np.concatenate([[0], np.cumsum(self._sizes[order])])
-            take = min(end - start, self.train_rows - offset)
-            first = int(np.searchsorted(bounds, offset, side="right")) - 1
-            last = int(np.searchsorted(bounds, offset + take, side="left"))
-            for position in range(first, last):
-                unit = self.train_chunks[order[position]]
-                lo = max(offset - bounds[position], 0)
-                hi = min(offset + take - bounds[position], int(self._sizes[order[position]]))
-                parts.append(self._read(unit, lo, hi))
-            start += take
-        return np.concatenate(parts)
+    def _piece(self, unit: int, lo: int, hi: int, epoch: int, position: int) -> np.ndarray:
+        return self._read(self.train_chunks[unit], lo, hi)
 
     def eval_rows(self, max_rows: int | None = None) -> np.ndarray:
         """Held-out rows (chunks never trained on), at most ``max_rows``: float32."""
@@ -239,12 +300,57 @@ def check_same_source(stores: list[ActivationStore], layer: str) -> None:
             )
 
 
-def data_checksum(stores: list[ActivationStore]) -> str:
-    """The genome checksum of one store; for several, sha256 over theirs, in order."""
-    if len(stores) == 1:
-        return stores[0].genome_checksum
-    text = "".join(f"{store.genome_checksum}\n" for store in stores)
+def data_checksum(genome_checksums: list[str]) -> str:
+    """The checksum of one genome; for several, sha256 over theirs, one a line, in order."""
+    if len(genome_checksums) == 1:
+        return genome_checksums[0]
+    text = "".join(f"{checksum}\n" for checksum in genome_checksums)
     return "sha256-of-genomes:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class DataSource(NamedTuple):
+    """What the training rows are; recorded in the SAE's provenance."""
+
+    model_id: str  # the model whose activations they are
+    layer: str  # its layer (or a store's joint strand view)
+    hook: str  # what exactly is read: "<layer>.output"
+    width: int  # the SAE's d_in
+    checksum: str  # data_checksum of the genomes
+    where: str  # the store paths, or the streamed model and genomes
+
+
+def store_batches(
+    stores: list[ActivationStore], config, rank: int = 0, world: int = 1
+) -> tuple[ActivationBatches, DataSource]:
+    """Batches of ``config.data`` (a :class:`SAETrainConfig`'s) from open ``stores``."""
+    data, first = config.data, stores[0]
+    layer = pick_layer(first, data.layer)
+    check_same_source(stores, layer)
+    batches = ActivationBatches(
+        stores,
+        layer,
+        data.batch_size,
+        data.buffer_batches,
+        config.seed,
+        data.eval_fraction,
+        rank,
+        world,
+    )
+    source = DataSource(
+        model_id=first.model_id,
+        layer=layer,
+        hook=hook_name(first, layer),
+        width=first.width(layer),
+        checksum=data_checksum([store.genome_checksum for store in stores]),
+        where="; ".join(str(store.path) for store in stores),
+    )
+    return batches, source
+
+
+def hook_name(store: ActivationStore, layer: str) -> str:
+    """What an SAE on ``layer`` reads: ``blocks.5.output``, or ``blocks.5.output+rc``."""
+    base = store.base_layer(layer)
+    return f"{base}.output" + layer.removeprefix(base)
 
 
 def _check_store(store: ActivationStore) -> None:
@@ -269,4 +375,4 @@ def pick_layer(store: ActivationStore, layer: str) -> str:
     return layer
 
 
-__all__ = ["ActivationBatches"]
+__all__ = ["ActivationBatches", "ShuffledStream"]

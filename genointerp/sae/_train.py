@@ -34,16 +34,11 @@ from ..errors import CheckpointError, GenointerpError, Preempted
 from ..models._base import resolve_device
 from ._arch import SAE, build_sae
 from ._config import SAETrainConfig
-from ._data import (
-    ActivationBatches,
-    check_same_source,
-    data_checksum,
-    open_stores,
-    pick_layer,
-)
+from ._data import open_stores, store_batches
 from ._evaluate import check_spliceable, loss_recovered
 from ._io import Provenance, save_sae
 from ._metrics import measure
+from ._stream import open_stream
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +69,15 @@ _OPERATIONAL = {
 class DeferredSignals:
     """Within ``with``, the scheduler's warning signals wait for the end of a step.
 
-    SIGUSR1 and SIGTERM handlers that are Python functions (the pipeline's, which raise
-    :class:`~genointerp.errors.Preempted`) are replaced by one that only records the
-    signal; the step loop calls :meth:`deliver` between steps, where the original handler
-    runs.  So a checkpoint never holds a half-done step, and a resumed run reaches the
-    same weights as one never stopped.  Signals left at their defaults (terminate) and
-    runs outside the main thread are left alone.
+    SIGUSR1, SIGUSR2 (submitit) and SIGTERM handlers that are Python functions (the
+    pipeline's, which raise :class:`~genointerp.errors.Preempted`) are replaced by one
+    that only records the signal; the step loop calls :meth:`deliver` between steps,
+    where the original handler runs.  So a checkpoint never holds a half-done step, and a
+    resumed run reaches the same weights as one never stopped.  Signals left at their
+    defaults (terminate) and runs outside the main thread are left alone.
     """
 
-    SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+    SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.pending: tuple[int, object] | None = None
@@ -219,23 +214,15 @@ class _Run:
 
     def __init__(self, config: SAETrainConfig, out_dir: Path, dist: _Distributed) -> None:
         self.config, self.out_dir, self.dist = config, out_dir, dist
-        self.stores = open_stores(config.data)
-        self.store = self.stores[0]
-        self.layer = pick_layer(self.store, config.data.layer)
-        check_same_source(self.stores, self.layer)
-        data = config.data
-        self.batches = ActivationBatches(
-            self.stores,
-            self.layer,
-            data.batch_size,
-            data.buffer_batches,
-            config.seed,
-            data.eval_fraction,
-            dist.rank,
-            dist.world,
-        )
+        self.stores: list[ActivationStore] = []
+        if config.data.source == "model":
+            self.batches, self.source = open_stream(config, dist.device, dist.rank, dist.world)
+        else:
+            self.stores = open_stores(config.data)
+            self.batches, self.source = store_batches(self.stores, config, dist.rank, dist.world)
+        self.layer = self.source.layer
         torch.manual_seed(config.seed)
-        self.sae = build_sae(config.sae, self.store.width(self.layer))
+        self.sae = build_sae(config.sae, self.source.width)
         self.scale = self._initialise()
         self.sae.to(dist.device)
         self.optimizer = torch.optim.Adam(
@@ -429,6 +416,7 @@ class _Run:
             raw = copy.deepcopy(self.sae).eval()
             raw.fold_scale(self.scale)
             model, genome = self._loss_inputs
+            self.batches.settle()  # a streamed fill may be running the model
             metrics.loss = loss_recovered(
                 raw,
                 model,
@@ -441,27 +429,30 @@ class _Run:
 
     def _load_loss_inputs(self):
         """The store's model and genome, checked against the store, for loss recovered."""
-        from ..acts._extract import resolve_genome
+        from ..acts import resolve_genome
         from ..models import load_model
 
         check_spliceable(self.layer)  # before any step, not at the first evaluation
         if self.dist.rank != 0:
             return None
-        model = load_model(self.store.model["adapter"], self.config.model_weights or None)
-        if model.model_id != self.store.model_id:
+        if not self.stores:  # streaming: the model and the first genome at hand
+            return self.batches.model, self.batches.genomes[0]
+        store = self.stores[0]
+        model = load_model(store.model["adapter"], self.config.model_weights or None)
+        if model.model_id != store.model_id:
             raise GenointerpError(
-                f"{self.store.path}: extracted with {self.store.model_id!r}, but model_weights "
+                f"{store.path}: extracted with {store.model_id!r}, but model_weights "
                 f"loads {model.model_id!r}. Fix: set model_weights to the store's model"
             )
-        source = self.config.genome or self.store.genome_source
+        source = self.config.genome or store.genome_source
         if not source:
             raise GenointerpError(
-                f"{self.store.path}: records no genome file. Fix: set genome: for loss_windows"
+                f"{store.path}: records no genome file. Fix: set genome: for loss_windows"
             )
         genome = resolve_genome(source)
-        if genome.checksum != self.store.genome_checksum:
+        if genome.checksum != store.genome_checksum:
             raise GenointerpError(
-                f"{source}: not the genome {self.store.path} was extracted from. "
+                f"{source}: not the genome {store.path} was extracted from. "
                 "Fix: set genome: to that genome"
             )
         return model, genome
@@ -545,13 +536,13 @@ class _Run:
         final = copy.deepcopy(self.sae).cpu().eval()
         final.fold_scale(self.scale)
         provenance = Provenance(
-            model_id=self.store.model_id,
+            model_id=self.source.model_id,
             layer=self.layer,
-            hook=hook_name(self.store, self.layer),
-            d_model=self.store.width(self.layer),
+            hook=self.source.hook,
+            d_model=self.source.width,
             normalisation_scale=self.scale,
-            data_checksum=data_checksum(self.stores),
-            store="; ".join(str(store.path) for store in self.stores),
+            data_checksum=self.source.checksum,
+            store=self.source.where,
             tokens=self.step * self.config.data.batch_size,
             seed=self.config.seed,
             eval_fraction=self.config.data.eval_fraction,
@@ -575,12 +566,6 @@ class _Run:
             metrics.l0,
             100 * metrics.dead_fraction,
         )
-
-
-def hook_name(store: ActivationStore, layer: str) -> str:
-    """What an SAE on ``layer`` reads: ``blocks.5.output``, or ``blocks.5.output+rc``."""
-    base = store.base_layer(layer)
-    return f"{base}.output" + layer.removeprefix(base)
 
 
 def _no_nan(summary: dict) -> dict:
