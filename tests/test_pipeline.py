@@ -254,3 +254,28 @@ def test_several_genomes_one_held_out_with_shards(small_pipeline, tmp_path):
         gi.features.FeatureActivations(single / "features.h5") as whole,
     ):
         pd.testing.assert_frame_equal(sharded.stats.table(), whole.stats.table())
+
+
+def test_streamed_sae_writes_no_store_for_training_only_genomes(tmp_path):
+    """sae.stream: the SAE reads the model's activations of g0 and g1 as they are made; only
+    the aligned genome (g1) is extracted, for encoding."""
+    path = write_config(tmp_path, genomes=2, report={"report": False, "viewer": False})
+    data = yaml.safe_load(path.read_text())
+    data["genomes"][0]["align"] = False
+    data["genomes"][1]["heldout"] = False
+    data["sae"]["stream"] = True
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    config = gi.pipeline.load_config(path)
+    summary = gi.pipeline.run(config, progress=False, echo=lambda _: None)
+    root = Path(config.output)
+    assert [(s.stage, s.genome) for s in summary.steps if s.stage == "extract"] == [
+        ("extract", "g1")
+    ]
+    assert not (root / "genomes" / "g0").exists()  # nothing at all of g0
+    assert [p.relative_to(root) for p in root.rglob("activations*")] == [
+        Path("genomes/g1/activations.h5")
+    ]
+    store = json.loads((root / "sae" / "cfg.json").read_text())["genointerp"]["provenance"]
+    assert store["store"].startswith("streamed from tiny:") and "g0.fa" in store["store"]
+    assert (root / "genomes" / "g1" / "catalog" / "catalog.h5ad").is_file()
+    assert json.loads((root / "sae" / "eval.g1.json").read_text())["fvu"] < 1.5

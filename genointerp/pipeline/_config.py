@@ -52,6 +52,9 @@ class GenomeConfig:
     sequence file's stem."""
     heldout: bool = False
     """Keep this genome out of SAE training: it is aligned and ranked as the unseen test genome."""
+    align: bool = True
+    """Align, rank and report this genome; ``false``: it only feeds SAE training (with
+    ``sae.stream`` it is never written to disk: many large training genomes, few aligned ones)."""
 
     def __post_init__(self) -> None:
         if bool(self.dataset) == bool(self.sequence):
@@ -64,6 +67,8 @@ class GenomeConfig:
             )
         if self.sequence and not self.catalog:
             raise ValueError(f"sequence {self.sequence!r} needs 'catalog' (e.g. prokaryote)")
+        if self.heldout and not self.align:
+            raise ValueError("a genome that is heldout and not aligned would not be used at all")
         if not self.name:
             self.name = self.dataset or _stem(self.sequence)
         if not self.name.replace("_", "").replace("-", "").replace(".", "").isalnum():
@@ -139,12 +144,17 @@ class SAEStageConfig:
     train: SAETrainConfig = field(default_factory=SAETrainConfig)
     """Training settings (``genointerp sae train``); ``data.store`` is set by the run."""
     evaluate: SAEEvalConfig = field(default_factory=SAEEvalConfig)
-    """Evaluation after training."""
+    """Evaluation after training (on each aligned genome's store)."""
+    stream: bool = False
+    """Train on activations the model produces during training (``data.source: model``), for
+    the training genomes, with nothing written to disk; only aligned genomes are extracted."""
 
     def __post_init__(self) -> None:
-        if self.train.data.store:
+        data = self.train.data
+        if data.store or data.stores or data.source != "store":
             raise ValueError(
-                "sae.train.data.store is set by the run from its genomes; leave it out"
+                "sae.train.data.store, stores and source are set by the run from its genomes; "
+                "drop them (sae.stream: true trains from the model)"
             )
 
 
@@ -269,10 +279,16 @@ class PipelineConfig:
             raise ValueError(f"genome names must differ, got {names}; set 'name:' on each")
         if all(g.heldout for g in self.genomes):
             raise ValueError("every genome is heldout; the SAE needs at least one to train on")
+        if not any(g.align for g in self.genomes):
+            raise ValueError("no genome has align: true; at least one must be aligned")
 
     @property
     def training_genomes(self) -> list[GenomeConfig]:
         return [g for g in self.genomes if not g.heldout]
+
+    @property
+    def aligned_genomes(self) -> list[GenomeConfig]:
+        return [g for g in self.genomes if g.align]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

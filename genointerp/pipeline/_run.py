@@ -90,7 +90,7 @@ def run(
         if shard is None:
             _write_config(ctx)
         for stage in stages:
-            for g in _targets(stage, genomes):
+            for g in _targets(ctx, stage, genomes):
                 step = _step(ctx, STAGE_BY_NAME[stage], g, shard, explicit=stage == only)
                 summary.steps.append(step)
     return summary
@@ -142,7 +142,7 @@ def _plan(ctx: RunContext, stages: list[str], genomes) -> list[StepResult]:
     """What a run would do: a stage whose inputs will change runs after them."""
     steps, changing = [], set()
     for stage in stages:
-        for g in _targets(stage, genomes):
+        for g in _targets(ctx, stage, genomes):
             waits = [n for n in STAGE_BY_NAME[stage].needs if n in changing]
             if waits:
                 action = f"run after {', '.join(waits)}"
@@ -161,7 +161,7 @@ def _decide(ctx: RunContext, stage: Stage, g: GenomeConfig | None) -> tuple[str,
     records = Records(ctx.root)
     inputs = {}
     for need in stage.needs:
-        for up in _targets(need, ctx.config.genomes if g is None else [g]):
+        for up in _targets(ctx, need, ctx.config.genomes if g is None else [g]):
             record = records.get(_key(STAGE_BY_NAME[need], up))
             if record.get("state") != "done":
                 return f"{need} ({up.name if up else 'all genomes'})", None
@@ -185,8 +185,15 @@ def _decide(ctx: RunContext, stage: Stage, g: GenomeConfig | None) -> tuple[str,
     return ("rerun" if record else "run"), fingerprint
 
 
-def _targets(stage: str, genomes: Sequence[GenomeConfig]) -> list[GenomeConfig | None]:
-    return list(genomes) if STAGE_BY_NAME[stage].per_genome else [None]
+def _targets(ctx: RunContext, stage: str, genomes: Sequence[GenomeConfig]) -> list:
+    """The genomes ``stage`` runs on (``[None]`` for the shared SAE): aligned genomes, and for
+    extraction also the training genomes whose store the SAE reads."""
+    if not STAGE_BY_NAME[stage].per_genome:
+        return [None]
+    if stage == "extract":
+        from_store = not ctx.config.sae.stream
+        return [g for g in genomes if g.align or (from_store and not g.heldout)]
+    return [g for g in genomes if g.align]
 
 
 def _key(stage: Stage, g: GenomeConfig | None) -> str:

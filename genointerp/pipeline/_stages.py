@@ -195,15 +195,12 @@ def _sae(ctx: RunContext, g: None = None) -> None:
     from ._state import is_worker
 
     config = ctx.config
-    stores = [str(ctx.folder(t) / "activations.h5") for t in config.training_genomes]
-    data = dataclasses.replace(config.sae.train.data, store=stores[0])
-    data = dataclasses.replace(data, stores=stores[1:])
-    train = dataclasses.replace(config.sae.train, data=data)
+    train = dataclasses.replace(config.sae.train, data=_training_data(ctx))
     result = train_sae(train, ctx.sae_dir, progress=ctx.progress)
     if is_worker() or not result.complete:
         return
     ev = config.sae.evaluate
-    for i, genome_config in enumerate(config.genomes):
+    for i, genome_config in enumerate(config.aligned_genomes):
         metrics = evaluate_sae(
             ctx.sae_dir,
             ctx.folder(genome_config) / "activations.h5",
@@ -223,10 +220,35 @@ def _sae(ctx: RunContext, g: None = None) -> None:
             f"FVU {metrics.fvu:.3f}, L0 {metrics.l0:.1f}, dead {metrics.dead_fraction:.1%}"
             + (f", loss recovered {loss.fraction:.3f}" if loss is not None else "")
         )
-    for genome_config in config.genomes:  # each genome folder sees the shared SAE as its own
+    for genome_config in config.aligned_genomes:  # each genome folder sees the shared SAE
         link = ctx.folder(genome_config) / "sae"
         if ctx.folder(genome_config) != ctx.root and not link.exists():
             link.symlink_to(Path("..") / ".." / "sae")
+
+
+def _training_data(ctx: RunContext):
+    """The SAE's ``DataConfig``: the training genomes' stores, or (``sae.stream``) the model run
+    over the training genomes while it trains."""
+    from ..sae import StreamConfig
+
+    config, ex = ctx.config, ctx.config.extract
+    data = dataclasses.replace(config.sae.train.data, layer=ctx.layer())
+    if not config.sae.stream:
+        stores = [str(ctx.folder(t) / "activations.h5") for t in config.training_genomes]
+        return dataclasses.replace(data, store=stores[0], stores=stores[1:])
+    genomes = [g.dataset or g.sequence for g in config.training_genomes]
+    stream = StreamConfig(
+        genomes=genomes,
+        model=ex.model,
+        weights=ex.weights,
+        window=ex.window,
+        overlap=ex.overlap,
+        min_context=ex.min_context,
+        strands=list(ex.strands),
+        windows_per_forward=ex.batch_size,
+        model_dtype="" if ex.dtype == "auto" else ex.dtype,
+    )
+    return dataclasses.replace(data, source="model", stream=stream)
 
 
 def _encode(ctx: RunContext, g: GenomeConfig, shard: int | None = None) -> None:
@@ -390,13 +412,18 @@ def _section(name: str, *drop: str):
 
 def _extract_settings(ctx: RunContext, g) -> dict:
     values = _section("extract", "shards", "device")(ctx, g)
-    return values | {"genome": genome_identity(g), "layer": ctx.layer()}
+    return values | {"genome": g and genome_identity(g), "layer": ctx.layer()}
 
 
 def _sae_settings(ctx: RunContext, g) -> dict:
     values = dataclasses.asdict(ctx.config.sae)
     values["train"].pop("device", None)
-    values["genomes"] = [(x.name, x.heldout) for x in ctx.config.genomes]
+    values["genomes"] = [(x.name, x.heldout, x.align) for x in ctx.config.genomes]
+    if ctx.config.sae.stream:  # what the model reads instead of the stores
+        values["stream"] = {
+            "extract": _extract_settings(ctx, None) | {"genome": None},
+            "genomes": [genome_identity(x) for x in ctx.config.training_genomes],
+        }
     return values
 
 
