@@ -39,8 +39,8 @@ class GenomeConfig:
     sequence: str = ""
     """Instead of ``dataset``: the genome file (FASTA, GenBank, gzip allowed)."""
     annotations: list[str] = field(default_factory=list)
-    """Annotation files (GFF3, GenBank or BED) of ``sequence``; relative paths are read from the
-    config file's folder."""
+    """Annotation files (GFF3, GenBank or BED) of ``sequence`` (needed when it is aligned);
+    relative paths are read from the config file's folder."""
     catalog: str = ""
     """Concept catalog: a built-in name (``prokaryote``, ``eukaryote``, ``regulatory``) or a YAML
     path; empty means the data set's own (required with ``sequence``)."""
@@ -61,11 +61,11 @@ class GenomeConfig:
             raise ValueError(
                 "give exactly one of 'dataset' (a data set name) or 'sequence' (a file)"
             )
-        if self.sequence and not self.annotations:
+        if self.sequence and self.align and not self.annotations:
             raise ValueError(
                 f"sequence {self.sequence!r} needs 'annotations' (GFF3, GenBank or BED)"
             )
-        if self.sequence and not self.catalog:
+        if self.sequence and self.align and not self.catalog:
             raise ValueError(f"sequence {self.sequence!r} needs 'catalog' (e.g. prokaryote)")
         if self.heldout and not self.align:
             raise ValueError("a genome that is heldout and not aligned would not be used at all")
