@@ -6,6 +6,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -212,18 +213,44 @@ def _fill(store, genome, model, layers, plan, owned, progress) -> None:
         else []
     )
     total = int(sum(kept[b] for b in todo))
-    names = genome.names
     out_dtype = torch.float16 if store.file.attrs["dtype"] == "float16" else torch.float32
     bar = tqdm(total=total, disable=not progress, unit="pos", unit_scale=True, desc="extract")
-    for batch in todo:
-        rows = plan[batch_starts[batch] : batch_starts[batch + 1]]
-        output = forward_windows(model, genome, rows, layers)
-        for layer in layers:
-            acts = output.activations[layer].to("cpu", out_dtype).numpy()  # (batch, pos, d)
-            _write(store, layer, names, genome, rows, acts)
-        store.mark_done(batch)
-        bar.update(int(kept[batch]))
+    # Batch b is converted and written in a background thread while batch b + 1 runs
+    # through the model; one batch at most is in flight, and leaving the ``with`` (even
+    # on an exception) waits for it, so its done mark always follows its data.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract-write") as writer:
+        pending = None
+        for batch in todo:
+            rows = plan[batch_starts[batch] : batch_starts[batch + 1]]
+            output = forward_windows(model, genome, rows, layers)
+            if pending is not None:
+                pending.result()  # a failed write stops the loop here
+            pending = writer.submit(
+                _write_batch, store, genome, rows, output.activations, out_dtype, batch
+            )
+            bar.update(int(kept[batch]))
+        if pending is not None:
+            pending.result()
     bar.close()
+
+
+def _write_batch(store, genome, rows, activations: dict, out_dtype, batch: int) -> None:
+    """Write each window's kept positions of every layer, in genomic order, then mark
+    ``batch`` done."""
+    for layer, acts in activations.items():  # acts: (windows, length, d_model)
+        for row, window_acts in zip(rows, acts, strict=True):
+            contig = genome.names[int(row["contig"])]
+            strand = int(row["strand"])
+            lo = int(row["keep_start"] - row["start"])
+            hi = int(row["keep_end"] - row["start"])
+            part = window_acts[lo:hi].to("cpu", out_dtype)  # only kept rows are converted
+            if strand == 1:
+                part = part.flip(0)  # '-' rows run 3' to 5' in genomic order
+            g0, g1 = to_genomic(
+                strand, genome.lengths[contig], int(row["keep_start"]), int(row["keep_end"])
+            )
+            store.dataset(layer, contig, STRANDS[strand])[g0:g1] = part.numpy()
+    store.mark_done(batch)
 
 
 def plan_genome(genome, spec: WindowSpec, strands=STRANDS, batch_size: int = 1) -> np.ndarray:
@@ -256,18 +283,3 @@ def strand_window(genome, row) -> np.ndarray:
     # Strand position p is genomic position n - 1 - p: the window reads the reverse
     # complement of genomic [n - start - length, n - start), wrapped for circular contigs.
     return reverse_complement(window_codes(codes, len(codes) - start - length, length))
-
-
-def _write(store, layer, names, genome, rows, acts) -> None:
-    """Write each window's kept positions, in genomic order, to its contig and strand."""
-    for row, window_acts in zip(rows, acts, strict=True):
-        contig = names[int(row["contig"])]
-        strand = int(row["strand"])
-        lo = int(row["keep_start"] - row["start"])
-        hi = int(row["keep_end"] - row["start"])
-        part = window_acts[lo:hi]
-        g0, g1 = to_genomic(
-            strand, genome.lengths[contig], int(row["keep_start"]), int(row["keep_end"])
-        )
-        dataset = store.dataset(layer, contig, STRANDS[strand])
-        dataset[g0:g1] = part if strand == 0 else np.ascontiguousarray(part[::-1])
