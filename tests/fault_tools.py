@@ -16,6 +16,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -37,6 +38,8 @@ IGNORED_NAMES = (".genointerp.lock", "fault.out")
 # not equal to the finished ones.
 PROGRESS_FILES = ("sae/checkpoint.pt", "sae/train_log.tsv")
 STARTED = "stage {key} started"
+# A finished shard (extract.shards, encode.shards > 1): read by the merge, removed after it.
+SHARD_FILE = re.compile(r"\.shard-\d+-of-\d+\.h5$")
 
 
 # -- the fork server ----------------------------------------------------------------------
@@ -342,14 +345,14 @@ def check_killed(base: Path, root: Path) -> list[str]:
     """Problems a killed run left: a file at a final path that is not the finished file.
 
     Every file outside ``.tmp-*`` and ``*.partial`` must equal the uninterrupted run's, except
-    the SAE's checkpoint and training log, which must be readable.
+    the SAE's checkpoint and training log and finished shards, which must be readable.
     """
     expected = output_files(base)
     problems = []
     for rel, path in output_files(root).items():
         if is_scratch(rel):
             continue
-        if rel in PROGRESS_FILES:
+        if rel in PROGRESS_FILES or SHARD_FILE.search(rel):
             problem = _unreadable(path)
         elif rel == "run.json":
             problem = _run_json_problem(path)
@@ -362,13 +365,14 @@ def check_killed(base: Path, root: Path) -> list[str]:
     return problems
 
 
-def compare_runs(base: Path, root: Path) -> list[str]:
-    """Differences between a finished run folder and the uninterrupted one."""
+def compare_runs(base: Path, root: Path, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Differences between a finished run folder and the uninterrupted one (``ignore``:
+    HDF5 objects and attributes, by name, left out of the comparison)."""
     expected, found = output_files(base), output_files(root)
     problems = [f"{rel}: missing" for rel in expected if rel not in found]
     problems += [f"{rel}: extra file" for rel in found if rel not in expected]
     for rel in expected.keys() & found.keys():
-        problem = compare_file(expected[rel], found[rel])
+        problem = compare_file(expected[rel], found[rel], ignore)
         if problem:
             problems.append(f"{rel}: {problem}")
     return sorted(problems)
@@ -377,7 +381,7 @@ def compare_runs(base: Path, root: Path) -> list[str]:
 # -- comparing one file ---------------------------------------------------------------------
 
 
-def compare_file(expected: Path, found: Path) -> str | None:
+def compare_file(expected: Path, found: Path, ignore: tuple[str, ...] = ()) -> str | None:
     """None when ``found`` holds what ``expected`` holds, else what differs.
 
     Content, not bytes, where bytes embed a time: HDF5 (h5py: every dataset and attribute),
@@ -389,6 +393,8 @@ def compare_file(expected: Path, found: Path) -> str | None:
         same = os.readlink(expected) == os.readlink(found) if found.is_symlink() else False
         return None if same else "symlink differs"
     try:
+        if _kind(expected) in (".h5", ".h5ad"):
+            return _compare_h5(expected, found, ignore)
         return _COMPARE.get(_kind(expected), _compare_bytes)(expected, found)
     except Exception as err:  # an unreadable file is a difference, named with its error
         return f"unreadable ({type(err).__name__}: {err})"
@@ -412,16 +418,16 @@ def _compare_gzip(expected: Path, found: Path) -> str | None:
     return None if a == b else "decompressed text differs"
 
 
-def _compare_h5(expected: Path, found: Path) -> str | None:
+def _compare_h5(expected: Path, found: Path, ignore: tuple[str, ...] = ()) -> str | None:
     import h5py
 
     with h5py.File(expected, "r") as a, h5py.File(found, "r") as b:
-        items_a, items_b = _h5_items(a), _h5_items(b)
+        items_a, items_b = _h5_items(a, ignore), _h5_items(b, ignore)
         if items_a.keys() != items_b.keys():
             return f"objects differ: {sorted(items_a.keys() ^ items_b.keys())[:5]}"
         for name, obj in items_a.items():
             other = items_b[name]
-            problem = _compare_attrs(obj.attrs, other.attrs)
+            problem = _compare_attrs(obj.attrs, other.attrs, ignore)
             if problem:
                 return f"{name or '/'} attribute {problem}"
             if isinstance(obj, h5py.Dataset):
@@ -432,16 +438,28 @@ def _compare_h5(expected: Path, found: Path) -> str | None:
     return None
 
 
-def _h5_items(file) -> dict:
+def _read_h5(path: Path) -> None:
+    """Read every dataset of an HDF5 file (raises on a truncated or damaged one)."""
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        for obj in _h5_items(file).values():
+            dict(obj.attrs)
+            if isinstance(obj, h5py.Dataset):
+                obj[()]
+
+
+def _h5_items(file, ignore: tuple[str, ...] = ()) -> dict:
     items = {"": file}
     file.visititems(lambda name, obj: items.__setitem__(name, obj))
-    return items
+    return {k: v for k, v in items.items() if k.split("/")[0] not in ignore}
 
 
-def _compare_attrs(a, b) -> str | None:
-    if set(a) != set(b):
-        return f"names differ: {sorted(set(a) ^ set(b))}"
-    for key in a:
+def _compare_attrs(a, b, ignore: tuple[str, ...] = ()) -> str | None:
+    names, others = set(a) - set(ignore), set(b) - set(ignore)
+    if names != others:
+        return f"names differ: {sorted(names ^ others)}"
+    for key in names:
         if not _equal(a[key], b[key]):
             return f"{key!r}: {a[key]!r} vs {b[key]!r}"
     return None
@@ -546,9 +564,11 @@ def _run_json_problem(path: Path) -> str | None:
 
 
 def _unreadable(path: Path) -> str | None:
-    """A resume file after a kill: readable, whatever step it is at."""
+    """A resume file or a finished shard after a kill: readable, whatever step it is at."""
     try:
-        if path.suffix == ".pt":
+        if path.suffix == ".h5":
+            _read_h5(path)
+        elif path.suffix == ".pt":
             import torch
 
             state = torch.load(path, weights_only=True, map_location="cpu")
@@ -561,8 +581,6 @@ def _unreadable(path: Path) -> str | None:
 
 
 _COMPARE: dict[str, Callable[[Path, Path], str | None]] = {
-    ".h5": _compare_h5,
-    ".h5ad": _compare_h5,
     ".safetensors": _compare_safetensors,
     ".pt": _compare_torch,
     ".gz": _compare_gzip,

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from genointerp.pipeline import STAGES
 from tests.fault_tools import (
@@ -49,6 +51,8 @@ from tests.fault_tools import (
 from tests.pipeline_fixture import write_config
 
 KILLS = 5
+ENCODE_LEDGER = ("stats_0", "stats_1", "stats_current")
+SHARDED = {"extract": "activations", "encode": "features"}  # stage -> output stem
 SEED = 2024
 RUN = ["run", "run.yaml"]
 
@@ -167,6 +171,51 @@ def test_stage_survives_sigkill(stage, server, baseline, tmp_path):
 def _log(folder: Path, stage: str) -> str:
     path = folder / "run" / "logs" / f"{stage_key(stage)}.log"
     return path.read_text() if path.exists() else ""
+
+
+@pytest.mark.parametrize("stage", SHARDED)
+def test_sharded_stage_survives_sigkill(stage, server, baseline, tmp_path):
+    """With ``shards: 2``: a shard task (``--shard 0``, as a SLURM array task runs it) and
+    then ``--only STAGE`` (the missing shard, then the merge), killed mid-stage; the rerun
+    ends as an uninterrupted sharded run does (its data the unsharded run's), no shard left."""
+    rng = np.random.default_rng([SEED, len(STAGES) + list(SHARDED).index(stage)])
+    folder = copy_folder(baseline.before[stage], tmp_path / "run")
+    config = yaml.safe_load((folder / "run.yaml").read_text())
+    config.setdefault(stage, {})["shards"] = 2  # not in the fingerprint: records stay valid
+    (folder / "run.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    argv = _only(stage)
+    uninterrupted = copy_folder(folder, tmp_path / "uninterrupted")
+    code, seconds = run_and_kill(server, uninterrupted, argv, stage_key(stage), None)
+    assert code == 0, output_tail(uninterrupted)
+    expected = uninterrupted / "run"
+    shutil.copy2(expected / "config.yaml", folder / "run")  # a shard task does not write it
+    # Two shards merged hold the one-piece output's data.  Not its encode ledger: the
+    # statistics of the last two commits, and which one is current, that a finished
+    # features.h5 keeps though only a partial one resumes from them.
+    different = compare_runs(baseline.after(stage), expected, ignore=ENCODE_LEDGER)
+    assert [p for p in different if not p.startswith("config.yaml:")] == []  # "shards: 2"
+    kills: list[tuple[str, float]] = []
+    task, key = [*argv, "--shard", "0"], f"{stage}.shard-0.g0"
+    shard = folder / "run" / f"{SHARDED[stage]}.shard-0-of-2.h5"
+    while not kills:
+        delay = float(rng.uniform(0, seconds / 2))
+        code, _ = run_and_kill(server, folder, task, key, delay)
+        if code == -signal.SIGKILL:
+            problems = check_killed(expected, folder / "run")
+            assert not problems, f"killed {delay:.2f} s into shard 0 of {stage}: {problems}"
+            kills.append((f"{stage} shard 0", round(delay, 2)))
+        else:  # finished first: once more
+            assert code == 0, output_tail(folder)
+            shard.unlink()
+    code, _ = run_and_kill(server, folder, task, key, None)
+    assert code == 0 and shard.is_file(), output_tail(folder)
+    after_task = copy_folder(folder, tmp_path / "after-task")
+    while len(kills) < KILLS:
+        delay = float(rng.uniform(0, seconds))
+        if _attempt(server, expected, folder, argv, stage, delay, kills):
+            copy_folder(after_task, folder)  # finished first: back to before the merge
+    _finish(server, expected, folder, argv, stage)
+    print(f"{stage} (2 shards): killed at {kills}")
 
 
 def test_run_survives_sigkill(server, baseline, tmp_path):
