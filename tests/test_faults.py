@@ -38,6 +38,7 @@ import pytest
 import yaml
 
 from genointerp.pipeline import STAGES
+from genointerp.pipeline._state import run_lock
 from tests.fault_tools import (
     Forkserver,
     check_killed,
@@ -142,6 +143,24 @@ def test_outputs_are_written_through_temporary_files(baseline):
     assert in_place_writes(writes, baseline.root) == []
     written = writes.read_text()
     assert "h5py.File w" in written and "torch.save" in written and "pybigtools" in written
+
+
+def test_taking_the_lock_removes_what_killed_runs_left(tmp_path):
+    """A killed process leaves its ``.tmp-*`` files (no ``finally`` runs); the next run that
+    holds the folder alone removes them, a shard task (which shares it) does not."""
+    run = tmp_path / "run"
+    stale = [run / ".tmp-concepts.h5.x1", run / "catalog" / ".tmp-catalog.tsv.x2"]
+    folder = run / "tracks" / "features" / ".tmp-scratch-x3"
+    for path in [*stale, folder / "0+.sites"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    kept = run / "activations.h5.partial"
+    kept.write_text("resumable")
+    with run_lock(run, "extract.shard-0"):
+        assert all(p.exists() for p in stale) and folder.exists()
+    with run_lock(run):
+        assert not any(p.exists() for p in stale) and not folder.exists()
+    assert kept.exists()
 
 
 @pytest.mark.parametrize("stage", STAGES)
