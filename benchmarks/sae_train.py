@@ -21,7 +21,6 @@ dead fraction of both SAEs on the same held-out positions (chunks neither traine
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -54,33 +53,6 @@ def ours(args, out: Path) -> tuple[gi.sae.SAETrainConfig, float, float]:
     wall = time.perf_counter() - started
     last = (out / "train_log.tsv").read_text().splitlines()[-1].split("\t")
     return config, float(last[8]), wall
-
-
-@contextlib.contextmanager
-def before_this_change():
-    """genointerp's TopK step as it was before: the encoder's weight gradient through a
-    dense (batch, d_in, d_sae) matmul, and Adam one tensor at a time (not fused)."""
-    from genointerp.sae._arch import TopKSAE, sparse_decode
-
-    def dense_forward(self, x, dead=None):
-        pre = self.pre_acts(x)
-        values, indices = pre.topk(self.k, dim=-1, sorted=False)
-        values = torch.nn.functional.relu(values)
-        x_hat = sparse_decode(indices, values, self.W_dec) + self.b_dec
-        features = torch.zeros_like(pre).scatter_(-1, indices, values.detach())
-        return self._output(x, x_hat, features, pre, dead)
-
-    class UnfusedAdam(torch.optim.Adam):
-        def __init__(self, params, **options):
-            options.pop("fused", None)
-            super().__init__(params, **options)
-
-    forward, adam = TopKSAE.forward, torch.optim.Adam
-    TopKSAE.forward, torch.optim.Adam = dense_forward, UnfusedAdam
-    try:
-        yield
-    finally:
-        TopKSAE.forward, torch.optim.Adam = forward, adam
 
 
 def peer(args, config, scale: float, work: Path) -> dict:
@@ -128,9 +100,6 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--dead-steps", type=int, default=244, help="steps unfired = dead")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    parser.add_argument(
-        "--baseline", action="store_true", help="also train with the step as it was before"
-    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -142,12 +111,6 @@ def main() -> None:
         sae, provenance = gi.sae.load_sae(work / "genointerp")
         rows = held_out(config)
         results = [("genointerp", config.steps * args.batch, loop, wall, gi.sae.measure(sae, rows))]
-        if args.baseline:
-            with before_this_change():
-                _, loop, wall = ours(args, work / "before")
-            before, _ = gi.sae.load_sae(work / "before")
-            results.append(("genointerp before", config.steps * args.batch, loop, wall,
-                            gi.sae.measure(before, rows)))  # fmt: skip
         if args.peer_python:
             figures = peer(args, config, provenance.normalisation_scale, work)
             theirs, _ = gi.sae.import_sae(
@@ -166,10 +129,10 @@ def main() -> None:
             f"{m.fvu:>9.4f}{m.l0:>7.1f}{m.dead_fraction:>7.1%}"
         )
     print(f"genointerp wall time including setup and saving: {results[0][3]:.1f} s")
-    for tool, tokens, seconds, _, m in results[1:]:
-        speed = (results[0][1] / results[0][2]) / (tokens / seconds)
-        print(f"speed ratio genointerp / {tool}: {speed:.2f}x; "
-              f"FVU difference {results[0][4].fvu - m.fvu:+.4f}")  # fmt: skip
+    if len(results) == 2:
+        speed = (results[0][1] / results[0][2]) / (results[1][1] / results[1][2])
+        print(f"speed ratio genointerp / sae-lens: {speed:.2f}x; "
+              f"FVU difference {results[0][4].fvu - results[1][4].fvu:+.4f}")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -86,21 +86,16 @@ class SAE(nn.Module):
 
     # -- the maps -----------------------------------------------------------------------
     def pre_acts(self, x: torch.Tensor) -> torch.Tensor:  # (batch, d_in) -> (batch, d_sae)
-        x, bias = self._encoder_inputs(x)
-        return torch.addmm(bias, x, self.W_enc)
-
-    def _encoder_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x', bias)`` with ``pre = x' @ W_enc + bias`` = ``(x - b_dec) @ W_enc + b_enc``.
-
-        Written so that b_dec's gradient is a vector-matrix product instead of a third
-        (batch, d_in, d_sae) matmul in the backward pass: the subtraction uses b_dec's
-        value (no cancellation), and the bias term, numerically zero, carries its gradient.
-        """
+        # (x - b_dec) @ W_enc + b_enc, written so that b_dec's gradient is a vector-matrix
+        # product instead of a third (batch, d_in, d_sae) matmul in the backward pass.
         x = _as_input(x, self.W_dec)
         if not self.apply_b_dec_to_input:
-            return x, self.b_enc
+            return torch.addmm(self.b_enc, x, self.W_enc)
+        # The subtraction uses b_dec's value (no cancellation); the bias term, numerically
+        # zero, carries b_dec's gradient.
         b_dec = self.b_dec
-        return x - b_dec.detach(), self.b_enc - (b_dec - b_dec.detach()) @ self.W_enc
+        bias = self.b_enc - (b_dec - b_dec.detach()) @ self.W_enc
+        return torch.addmm(bias, x - b_dec.detach(), self.W_enc)
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -126,23 +121,21 @@ class SAE(nn.Module):
         x_hat = self.decode(features)
         return self._output(x, x_hat, features, pre, dead)
 
-    def _output(self, x, x_hat, features, pre, dead, pick=None) -> ForwardOutput:
+    def _output(self, x, x_hat, features, pre, dead) -> ForwardOutput:
         mse = (x_hat - x).pow(2).sum(-1).mean()
         sparsity = self.sparsity_loss(features, pre)
-        aux = self.aux_loss(x, x_hat, pre, dead, pick)
+        aux = self.aux_loss(x, x_hat, pre, dead)
         l0 = (features > 0).float().sum(-1).mean()
         return ForwardOutput(x_hat, features, mse + sparsity + aux, mse, sparsity, aux, l0)
 
     def sparsity_loss(self, features: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         return features.new_zeros(())
 
-    def aux_loss(self, x, x_hat, pre, dead, pick=None) -> torch.Tensor:
+    def aux_loss(self, x, x_hat, pre, dead) -> torch.Tensor:
         """AuxK (Gao et al. 2024): dead latents reconstruct the residual ``x - x^``.
 
         Normalised by the residual's variance so the coefficient does not depend on the
-        data scale, and weighted down while few latents are dead.  ``pick(indices)``, when
-        given, recomputes the chosen pre-activations with their gradient (``pre`` then
-        carries none).
+        data scale, and weighted down while few latents are dead.
         """
         coefficient = self.config.auxk_coefficient
         if dead is None or coefficient == 0 or not bool(dead.any()):
@@ -153,8 +146,6 @@ class SAE(nn.Module):
         residual = (x - x_hat).detach()  # (batch, d_in)
         masked = pre.masked_fill(~dead, -math.inf)  # (batch, d_sae)
         values, indices = masked.topk(k_aux, dim=-1)  # each (batch, k_aux)
-        if pick is not None:
-            values = pick(indices)
         recon = sparse_decode(indices, F.relu(values), self.W_dec)
         denominator = (residual - residual.mean(0)).pow(2).sum().clamp_min(1e-12)
         loss = (recon - residual).pow(2).sum() / denominator
@@ -260,23 +251,12 @@ class TopKSAE(SAE):
         return rows[keep], cols[keep], values[keep]
 
     def forward(self, x: torch.Tensor, dead: torch.Tensor | None = None) -> ForwardOutput:
-        # The dense pre-activations only choose the features, so they are computed without
-        # autograd; the chosen ones (k per row, and AuxK's) are recomputed with it, which
-        # makes the encoder's weight gradient a sparse (batch, k, d_in) sum instead of a
-        # second dense (batch, d_in, d_sae) matmul.
-        x, bias = self._encoder_inputs(x)
-        with torch.no_grad():
-            pre = torch.addmm(bias, x, self.W_enc)  # (batch, d_sae)
-            indices = pre.topk(self.k, dim=-1, sorted=False).indices  # (batch, k)
-
-        def pick(chosen: torch.Tensor) -> torch.Tensor:  # (batch, j) -> (batch, j)
-            rows = F.embedding(chosen, self.W_enc.T)  # (batch, j, d_in)
-            return torch.bmm(rows, x.to(rows.dtype)[:, :, None])[..., 0] + bias[chosen]
-
-        values = F.relu(pick(indices))
+        pre = self.pre_acts(x)  # (batch, d_sae)
+        values, indices = pre.topk(self.k, dim=-1, sorted=False)  # (batch, k)
+        values = F.relu(values)
         x_hat = sparse_decode(indices, values, self.W_dec) + self.b_dec
         features = torch.zeros_like(pre).scatter_(-1, indices, values.detach())
-        return self._output(x, x_hat, features, pre, dead, pick)
+        return self._output(x, x_hat, features, pre, dead)
 
 
 @register_architecture("batchtopk")
