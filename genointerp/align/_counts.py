@@ -1,11 +1,13 @@
 """Counting engine: every feature x concept x threshold in one streaming pass.
 
 For each chunk of positions the concepts present at each position form a *pattern*
-(a bit set, with the position's split).  Non-zero activations are binned into levels
-on a grid of fractions of each feature's scale, and one ``bincount`` over
-(pattern, feature, level) gives all counts at once; a small matrix product turns
-patterns into concepts.  Element hits keep, per element and feature, the highest
-level reached (``np.maximum.at``).  Nothing loops over positions or features.
+(a bit set, with the position's split); each pattern lists the (split, concept) counts
+its positions add to.  One compiled pass over the chunk's non-zero activations
+(:func:`~genointerp.align._kernels.count_chunk`, split by feature between threads) bins
+each into a level on a grid of fractions of its feature's scale, adds 1 to the counts of
+its row's pattern, and raises the best level of the row's elements.  Elements are held
+only while open (:class:`~genointerp.align._elements.OpenElements`), so memory follows
+the features and concepts, not the genome.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import GenointerpError
+from ._elements import OpenElements
+from ._kernels import add_counts, count_chunk, row_keys
 from ._splits import BlockSplit
 
 DEFAULT_FRACTIONS = (0.0, 0.15, 0.3, 0.5, 0.6, 0.8)
@@ -170,51 +175,130 @@ def count(
             "Fix: pass concepts= in groups"
         )
     scale = np.asarray(source_scale(source) if scale is None else scale, dtype=np.float32)
-    n_features = len(scale)
     _check_genome(source, tracks)
-    table = threshold_table(scale, resolution)
-    n_levels = resolution + 1
-    n_splits, n_concepts = len(split.names), len(concepts)
-    elements = _ElementIndex(tracks, concepts, split)
-    tp = np.zeros((n_splits * n_concepts, n_features * n_levels))
-    active = np.zeros((n_splits, n_features * n_levels))
+    n_splits, n_concepts, n_features = len(split.names), len(concepts), len(scale)
+    tally = _Tally(scale, resolution, n_splits, n_concepts)
+    elements = OpenElements(tracks, concepts, split, source.contigs, source.strands, n_features)
+    element_best = np.zeros((n_splits, n_concepts, n_features, resolution + 1), dtype=np.int64)
     positives = np.zeros((n_splits, n_concepts), dtype=np.int64)
     positions = np.zeros(n_splits, dtype=np.int64)
-    best = np.zeros((elements.total, n_features), dtype=np.uint8)
     split_ids = {c: split.ids(c, n) for c, n in source.contigs.items()}
     bar = tqdm(total=source.n_positions, unit="nt", disable=not progress, desc="align")
-    for chunk in source.chunks(chunk_rows):
-        masks = tracks.mask(chunk.contig, chunk.strand, chunk.start, chunk.end, concepts)
-        key = _pattern_keys(masks, split_ids[chunk.contig][chunk.start : chunk.end], n_splits)
+    for chunk in _stretches(source, chunk_rows):
+        ids = elements.ids(chunk.contig, chunk.strand, chunk.start, chunk.end)  # (n, C)
+        key = row_keys(ids, split_ids[chunk.contig][chunk.start : chunk.end], n_splits)
         keys, pattern = np.unique(key, return_inverse=True)
         z = _incidence(keys, n_splits, n_concepts)  # (S*C, P), (S, P)
         per_pattern = np.bincount(pattern, minlength=len(keys))
         positives += (z[0] @ per_pattern).reshape(n_splits, n_concepts).astype(np.int64)
         positions += (z[1] @ per_pattern).astype(np.int64)
-        if len(chunk.values):
-            rows = chunk.rows
-            feats = chunk.indices.astype(np.int64)
-            lvl = levels(chunk.values, feats, table)
-            flat = (pattern[rows].astype(np.int64) * n_features + feats) * n_levels + lvl - 1
-            hist = np.bincount(flat, minlength=len(keys) * n_features * n_levels)
-            hist = hist.reshape(len(keys), -1).astype(np.float64)
-            tp += z[0] @ hist
-            active += z[1] @ hist
-            elements.record(best, chunk, rows, feats, lvl, n_features)
+        el_count, el_slot = elements.open(ids)
+        tally.add(chunk, pattern, _targets(z, n_concepts), el_count, el_slot, elements)
+        elements.read(ids, element_best)
         bar.update(chunk.end - chunk.start)
     bar.close()
+    elements.close_all(element_best)
+    tp, active = tally.totals()
     return AlignmentCounts(
         concepts=concepts,
         splits=tuple(split.names),
         scale=scale,
         resolution=resolution,
-        tp=tp.reshape(n_splits, n_concepts, n_features, n_levels).astype(np.int64),
-        active=active.reshape(n_splits, n_features, n_levels).astype(np.int64),
-        element_best=elements.summarise(best, n_splits, n_levels),
+        tp=tp,
+        active=active,
+        element_best=element_best,
         positives=positives,
         elements=elements.per_split(n_splits),
         positions=positions,
     )
+
+
+class _Tally:
+    """``tp`` (S, C, F, L) and ``active`` (S, F, L) counts, filled by the compiled pass.
+
+    The pass counts into ``acc`` (F, L, S * (C + 1)) int32, where one non-zero's
+    increments share a cache line or two (slot ``s * (C + 1) + C`` is split ``s``'s
+    ``active``), and ``acc`` is added to the int64 totals at the end, or before any
+    count could pass 2^31 - 1.
+    """
+
+    def __init__(self, scale: np.ndarray, resolution: int, n_splits: int, n_concepts: int):
+        table = threshold_table(scale, resolution)
+        n_features, n_levels = len(scale), resolution + 1
+        with np.errstate(divide="ignore"):
+            self.inv = np.where(scale > 0, resolution / scale, np.inf).astype(np.float32)
+        low = np.full((n_features, 1), -np.inf, np.float32)
+        self.padded = np.concatenate([low, table, np.full_like(low, np.inf)], axis=1)
+        self.acc = np.zeros((n_features, n_levels, n_splits * (n_concepts + 1)), np.int32)
+        self.tp = np.zeros((n_splits, n_concepts, n_features, n_levels), np.int64)
+        self.active = np.zeros((n_splits, n_features, n_levels), np.int64)
+        self.rows = 0  # rows counted into acc since it was last emptied
+
+    def add(self, chunk, pattern, targets, el_count, el_slot, elements) -> None:
+        n = chunk.end - chunk.start
+        if n >= 1 << 24:
+            raise GenointerpError(f"chunks of {n:,} rows; at most 2^24 - 1. Fix: lower chunk_rows")
+        if self.rows + n > np.iinfo(np.int32).max:
+            self._flush()
+        self.rows += n
+        if len(chunk.values) == 0:
+            return
+        # per row: pattern (bits 0-23), number of elements (24-31), first slot (32-63)
+        first = np.cumsum(el_count) - el_count
+        info = (first.astype(np.int64) << 32) | (el_count.astype(np.int64) << 24) | pattern
+        count_chunk(
+            np.asarray(chunk.indptr, dtype=np.int64),
+            chunk.indices,
+            chunk.values.astype(np.float32),
+            info,
+            *targets,
+            el_slot,
+            self.inv,
+            self.padded,
+            self.acc,
+            elements.best,
+            elements.touched,
+            numba.get_num_threads(),
+        )
+
+    def _flush(self) -> None:
+        add_counts(self.acc, self.tp, self.active, numba.get_num_threads())
+        self.acc[:] = 0
+        self.rows = 0
+
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """``tp`` (S, C, F, L) and ``active`` (S, F, L), int64."""
+        self._flush()
+        self.acc = None
+        return self.tp, self.active
+
+
+def _targets(z, n_concepts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pattern, the slots of :class:`_Tally`'s ``acc`` its positions add to, as CSR:
+    ``s * (C + 1) + c`` for each concept ``c`` present (split ``s``), and
+    ``s * (C + 1) + C`` (``active``)."""
+    concept_of, split_of = z  # (S*C, P), (S, P)
+    n_splits = len(split_of)
+    member = np.concatenate(
+        [concept_of.reshape(n_splits, n_concepts, -1), split_of[:, None, :]], axis=1
+    )  # (S, C + 1, P)
+    member = member.reshape(n_splits * (n_concepts + 1), -1).T > 0  # (P, S * (C + 1))
+    target = np.nonzero(member)[1]  # row-major: each pattern's slots
+    ptr = np.concatenate([[0], np.cumsum(member.sum(1))])
+    return ptr.astype(np.int64), target.astype(np.int64)
+
+
+def _stretches(source, rows: int):
+    """The source's chunks, both strands of each stretch together when the source can
+    read any range (``chunk(contig, strand, start, end)``): elements of either strand,
+    and unstranded ones, then close as the stream passes them, so memory stays flat."""
+    if not hasattr(source, "chunk"):
+        yield from source.chunks(rows)
+        return
+    for contig, length in source.contigs.items():
+        for start in range(0, length, rows):
+            for strand in source.strands:
+                yield source.chunk(contig, strand, start, min(start + rows, length))
 
 
 def source_scale(source) -> np.ndarray:
@@ -238,13 +322,6 @@ def _check_genome(source, tracks) -> None:
         )
 
 
-def _pattern_keys(masks: np.ndarray, split_ids: np.ndarray, n_splits: int) -> np.ndarray:
-    key = np.zeros(masks.shape[1], dtype=np.uint64)
-    for c in range(masks.shape[0]):
-        key |= masks[c].astype(np.uint64) << np.uint64(c)
-    return key * np.uint64(n_splits) + split_ids.astype(np.uint64)
-
-
 def _incidence(keys: np.ndarray, n_splits: int, n_concepts: int):
     split = (keys % np.uint64(n_splits)).astype(np.int64)
     bits = keys // np.uint64(n_splits)
@@ -255,59 +332,3 @@ def _incidence(keys: np.ndarray, n_splits: int, n_concepts: int):
         z[s] = has & (split == s)[None, :]
         y[s] = split == s
     return z.reshape(n_splits * n_concepts, -1), y
-
-
-class _ElementIndex:
-    """Global element numbering over concepts, and each element's split (by midpoint)."""
-
-    def __init__(self, tracks, concepts: list[str], split) -> None:
-        self.tracks, self.concepts = tracks, concepts
-        self.offsets, self.split_of = [], []
-        total = 0
-        for concept in concepts:
-            table = tracks.elements(concept)
-            self.offsets.append(total)
-            total += len(table)
-            mid = ((table["Start"] + table["End"]) // 2).to_numpy()
-            ids = np.zeros(len(table), dtype=np.uint8)
-            for contig, rows in table.groupby("Chromosome", sort=False).indices.items():
-                ids[rows] = split.of(contig, mid[rows])
-            self.split_of.append(ids)
-        self.total = total
-
-    def record(self, best, chunk, rows, feats, lvl, n_features) -> None:
-        """Raise ``best[element, feature]`` to the levels seen at the chunk's positions."""
-        ids = np.stack(
-            [
-                self.tracks.element_ids(c, chunk.contig, chunk.strand, chunk.start, chunk.end)
-                for c in self.concepts
-            ]
-        )  # (C, n)
-        member = ids >= 0
-        if not member.any():
-            return
-        glob = (ids + np.asarray(self.offsets, dtype=np.int64)[:, None]).T[member.T]
-        per_row = member.sum(0)
-        ptr = np.concatenate([[0], np.cumsum(per_row)])
-        n_per = per_row[rows]
-        take = np.repeat(np.arange(len(rows)), n_per)
-        within = np.arange(len(take)) - np.repeat(np.cumsum(n_per) - n_per, n_per)
-        elem = glob[ptr[rows[take]] + within]
-        np.maximum.at(best.ravel(), elem * n_features + feats[take], lvl[take])
-
-    def summarise(self, best, n_splits: int, n_levels: int) -> np.ndarray:
-        n_features = best.shape[1]
-        out = np.zeros((n_splits, len(self.concepts), n_features, n_levels), dtype=np.int64)
-        for c, offset in enumerate(self.offsets):
-            block = best[offset : offset + len(self.split_of[c])]
-            for s in range(n_splits):
-                lv = block[self.split_of[c] == s].astype(np.int64)  # (n_e, F), 0 = never
-                flat = lv * n_features + np.arange(n_features)[None, :]
-                hist = np.bincount(flat.ravel(), minlength=(n_levels + 1) * n_features)
-                out[s, c] = hist.reshape(n_levels + 1, n_features)[1:].T
-        return out
-
-    def per_split(self, n_splits: int) -> np.ndarray:
-        return np.array(
-            [[np.sum(ids == s) for ids in self.split_of] for s in range(n_splits)], dtype=np.int64
-        )
