@@ -49,7 +49,7 @@ def load() -> str:
 
 # -- the path before the compiled kernels (for the comparison) ---------------------------
 @torch.no_grad()
-def plain_sparse_rows(sae, x):
+def plain_sparse_rows(sae, x, buffer=None):
     """``sparse_rows`` as it was: torch.topk through ``encode_sparse``, then a global sort."""
     rows, cols, values = sae.encode_sparse(x)
     values = values.to(torch.float16)

@@ -384,6 +384,14 @@ def test_compiled_topk_equals_torch_topk_with_ties_and_nan():
     x = torch.from_numpy(np.random.default_rng(1).normal(size=(4000, D)).astype(np.float32))
     x[7, 3] = float("nan")
     counts, cols, values = _encode.sparse_rows(sae, x)
+    # pre-activations written into a reused buffer are the SAE's own, bit for bit
+    buffer = torch.full((5000, 64), float("nan"))
+    again = _encode.sparse_rows(sae, x, buffer)
+    for a, b in zip((counts, cols, values), again, strict=True):
+        assert a.tobytes() == b.tobytes()
+    with torch.no_grad():
+        own = sae.pre_acts(x).numpy()
+    assert buffer[: len(x)].numpy().tobytes() == own.tobytes()  # NaN row included
     with torch.no_grad():
         rows, c, v = sae.encode_sparse(x)
     v16 = v.to(torch.float16)

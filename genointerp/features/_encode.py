@@ -163,10 +163,11 @@ def _encode_stream(work, run, group, ledger, phase, batch_rows, bar) -> None:
     tail = _tail(indptr_ds, indices_ds, start)
     pending = FeatureStats.zeros(sae.d_sae)
     since_commit = 0
+    buffer = torch.empty((min(batch_rows, length - start), sae.d_sae), device=device)
     while start < length:
         end = min(start + batch_rows, length)
         x = torch.from_numpy(store.read(layer, contig, strand, start, end).astype(np.float32))
-        counts, cols, values = sparse_rows(sae, x.to(device))
+        counts, cols, values = sparse_rows(sae, x.to(device), buffer)
         tail = _neighbours(pending, tail, counts, cols)
         indptr_ds[start + 1 : end + 1] = nnz + np.cumsum(counts)
         _append(indices_ds, nnz, cols.astype(indices_ds.dtype))
@@ -184,16 +185,20 @@ def _encode_stream(work, run, group, ledger, phase, batch_rows, bar) -> None:
 
 
 @torch.no_grad()
-def sparse_rows(sae, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sparse_rows(
+    sae, x: torch.Tensor, buffer: torch.Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Non-zero float16 activations of rows ``x`` (n, d_in) as CSR pieces.
 
     Returns ``counts`` (n,) non-zeros per row, then each non-zero's feature (increasing
     within a row, int32) and value (float16, > 0).  A TopK SAE on the CPU selects with
     the compiled :func:`~._kernels.topk_positive`; rows where the k-th value is tied go
-    to ``torch.topk`` as before, so the output is exactly the plain path's.
+    to ``torch.topk`` as before, so the output is exactly the plain path's.  ``buffer``
+    (at least (n, d_sae) float32) receives the pre-activations, so that batches reuse
+    one allocation instead of faulting in a fresh one each time.
     """
     if sae.architecture == "topk" and x.device.type == "cpu":
-        return _topk_rows(sae.pre_acts(x).numpy(), sae.k)
+        return _topk_rows(_pre_acts(sae, x, buffer).numpy(), sae.k)
     rows, cols, values = sae.encode_sparse(x)
     values = values.to(torch.float16)
     keep = values > 0  # float16 rounding can send tiny activations to zero
@@ -201,6 +206,19 @@ def sparse_rows(sae, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarra
     order = np.argsort(rows.astype(np.int64) * sae.d_sae + cols, kind="stable")
     counts = np.bincount(rows, minlength=len(x))
     return counts, cols[order].astype(np.int32), values[order]
+
+
+def _pre_acts(sae, x: torch.Tensor, buffer: torch.Tensor | None) -> torch.Tensor:
+    """``sae.pre_acts(x)``, the same arithmetic, written into ``buffer[:n]`` when given."""
+    if buffer is None or buffer.dtype != sae.W_dec.dtype or len(buffer) < len(x):
+        return sae.pre_acts(x)
+    out = buffer[: len(x)]
+    x = x.to(dtype=sae.W_dec.dtype)
+    if not sae.apply_b_dec_to_input:
+        return torch.addmm(sae.b_enc, x, sae.W_enc, out=out)
+    b_dec = sae.b_dec
+    bias = sae.b_enc - (b_dec - b_dec) @ sae.W_enc  # as pre_acts: b_enc minus exact zeros
+    return torch.addmm(bias, x - b_dec, sae.W_enc, out=out)
 
 
 def _topk_rows(pre: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
