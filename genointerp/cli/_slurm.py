@@ -29,17 +29,18 @@ def register(sub) -> None:
 
 
 def run_slurm(args: argparse.Namespace) -> int:
-    from ..pipeline import load_config
-    from ..pipeline._slurm import submit, submit_submitit, write_scripts
+    from ..pipeline import load_config, submit, submit_submitit, write_scripts
     from ._run import config_overrides
 
-    config = load_config(args.config, config_overrides(args))
+    overrides = config_overrides(args)
+    config = load_config(args.config, overrides)
+    path = _jobs_config(config) if overrides else args.config
     if args.submitit:
-        ids = submit_submitit(config, args.config)
+        ids = submit_submitit(config, path)
     elif args.submit:
-        ids = submit(config, args.config)
+        ids = submit(config, path)
     else:
-        scripts = write_scripts(config, args.config)
+        scripts = write_scripts(config, path)
         for script in scripts[:-1]:
             print(f"wrote {script}")
         print(f"submit with: bash {scripts[-1]}")
@@ -48,3 +49,17 @@ def run_slurm(args: argparse.Namespace) -> int:
         print(f"{name}: job {job_id}")
     print(f"logs: {Path(config.output) / 'slurm' / 'logs'}")
     return 0
+
+
+def _jobs_config(config) -> Path:
+    """``RUN/slurm/config.yaml``: the config with ``-o`` and ``--set`` applied, for the jobs to
+    read (the user's file lacks them: the jobs would write elsewhere, with other shard counts)."""
+    from .._atomic import atomic_path
+
+    path = Path(config.output) / "slurm" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(
+            "# genointerp slurm: the run's config with -o/--set applied\n" + config.to_yaml()
+        )
+    return path
