@@ -57,7 +57,8 @@ def run(
     Parameters
     ----------
     from_stage
-        Start at this stage (earlier ones must be up to date or are run first when missing).
+        Start at this stage; earlier ones are neither checked nor run (their outputs must
+        exist: a missing one stops the run, naming the stage to run first).
     only
         Run only this stage (its inputs must exist).
     dry_run
@@ -77,9 +78,14 @@ def run(
     if is_worker():  # a torchrun process of rank > 0: train only, as rank 0 does
         if stages != ["sae"]:
             raise GenointerpError("under torchrun only '--only sae' can run. Fix: add --only sae")
-        STAGE_BY_NAME["sae"].run(ctx, None)
+        # rank 0 decides from the same record before it changes it: when it skips the stage
+        # (or stops on a missing input) a worker that trained would wait for it forever
+        action, fingerprint = _decide(ctx, STAGE_BY_NAME["sae"], None)
+        if fingerprint is not None and action != "up to date":
+            STAGE_BY_NAME["sae"].run(ctx, None)
         return summary
-    _check_model(ctx)
+    if {"extract", "sae"} & set(stages):  # the stages that load the model
+        _check_model(ctx)
     if dry_run:
         summary.steps = _plan(ctx, stages, genomes)
         for step in summary.steps:
@@ -91,12 +97,12 @@ def run(
             _write_config(ctx)
         for stage in stages:
             for g in _targets(ctx, stage, genomes):
-                step = _step(ctx, STAGE_BY_NAME[stage], g, shard, explicit=stage == only)
+                step = _step(ctx, STAGE_BY_NAME[stage], g, shard)
                 summary.steps.append(step)
     return summary
 
 
-def _step(ctx: RunContext, stage: Stage, g: GenomeConfig | None, shard, explicit: bool):
+def _step(ctx: RunContext, stage: Stage, g: GenomeConfig | None, shard):
     name = g.name if g else None
     if shard is not None:
         with _stage_log(ctx, f"{stage.name}.shard-{shard}" + (f".{name}" if name else "")):
@@ -231,7 +237,8 @@ def _check_shard(config: PipelineConfig, only: str | None, shard: int) -> None:
 
 
 def _check_model(ctx: RunContext) -> None:
-    """Unknown layers fail before any work (loading the model is cheap next to the run)."""
+    """Unknown layers fail before any work (loading the model is cheap next to the stages
+    that use it; the jobs of later stages do not load it)."""
     layer = ctx.config.extract.layer
     if layer:
         from ..models import LayerError
