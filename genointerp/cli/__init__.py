@@ -44,10 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``genointerp`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # stage logs lower genointerp's logger level
+        handler.setLevel(level)  # to INFO for their files; the console keeps this level
     try:
         return int(args.handler(args) or 0)
     except (GenointerpError, OSError) as exc:
