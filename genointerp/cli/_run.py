@@ -137,8 +137,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _execute(config, args, from_stage, only, shard, genome) -> int:
     from ..errors import PREEMPTED_EXIT, Preempted
-    from ..pipeline import run
-    from ..pipeline._preempt import preemptible
+    from ..pipeline import preemptible, run
 
     try:
         with preemptible():

@@ -18,7 +18,7 @@ import yaml
 from .._config import from_dict, load_yaml, reference_rows
 from ..align import DEFAULT_FRACTIONS, align
 from ..errors import ConfigError
-from ..export._options import CONTIG_NAMES, N_KNOWN, N_NOVEL
+from ..export import NAMING_STYLES, export_run
 from ..rank import RankSettings
 from ..sae import SAETrainConfig
 from ._slurm import SlurmConfig
@@ -28,6 +28,7 @@ STAGES = ("concepts", "extract", "sae", "encode", "align", "rank", "export", "re
 SHARDED = ("extract", "encode")
 """Stages that a cluster can split into array tasks (``--shard I``)."""
 _ALIGN_DEFAULTS = inspect.signature(align).parameters  # defaults are written once, in gi.align
+_EXPORT_DEFAULTS = inspect.signature(export_run).parameters  # and in gi.export
 
 
 @dataclass
@@ -218,17 +219,19 @@ class RankConfig:
 class ExportConfig:
     """Browser tracks (BED, bigBed, bigWig, IGV session, UCSC hub)."""
 
-    n_known: int = N_KNOWN
+    n_known: int = _EXPORT_DEFAULTS["n_known"].default
     """Known features exported, best held-out element-F1 first."""
-    n_novel: int = N_NOVEL
+    n_novel: int = _EXPORT_DEFAULTS["n_novel"].default
     """Candidate novel features exported, most novel first."""
-    contig_names: str = CONTIG_NAMES
+    contig_names: str = _EXPORT_DEFAULTS["contig_names"].default
     """Contig names in every file: ``genome``, ``chr`` or ``accession``."""
 
     def __post_init__(self) -> None:
         _at_least(self, n_known=0, n_novel=0)
-        if self.contig_names not in ("genome", "chr", "accession"):
-            raise ValueError(f"contig_names {self.contig_names!r} must be genome, chr or accession")
+        if self.contig_names not in NAMING_STYLES:
+            raise ValueError(
+                f"contig_names {self.contig_names!r} must be one of {', '.join(NAMING_STYLES)}"
+            )
 
 
 @dataclass
