@@ -88,20 +88,27 @@ def _load_genome(g: GenomeConfig, progress: bool):
     return genome, list(g.annotations), g.catalog, Path(g.sequence)
 
 
-def genome_identity(g: GenomeConfig) -> dict:
-    """What the genome's outputs depend on: the data set's file checksums or the user's files'."""
+def genome_identity(g: GenomeConfig, sequence_only: bool = False) -> dict:
+    """What the genome's outputs depend on: checksums of its files (the data set's recorded ones,
+    or the user's) and its catalog; ``sequence_only``: only what the model reads (the sequence
+    and the contig aliases), so that new annotations or another catalog leave extraction be."""
     if g.dataset:
         from ..datasets import get_manifest
 
         manifest = get_manifest(g.dataset)
-        return {"dataset": g.dataset, "files": {f.name: f.sha256 for f in manifest.files}}
-    files = [g.sequence, *g.annotations, g.aliases]
-    if g.catalog.endswith((".yaml", ".yml")):
-        files.append(g.catalog)
-    return {
-        "catalog": g.catalog,
-        "files": {Path(f).name: file_checksum(f) for f in files if f},
-    }
+        names = [manifest.genome] if sequence_only else [f.name for f in manifest.files]
+        sums = {f.name: f.sha256 for f in manifest.files}
+        identity = {"dataset": g.dataset, "files": {name: sums[name] for name in names if name}}
+        files = [g.aliases]
+    else:
+        identity = {"files": {}}
+        files = [g.sequence, g.aliases, *([] if sequence_only else g.annotations)]
+    if not sequence_only:
+        identity["catalog"] = g.catalog
+        if g.catalog.endswith((".yaml", ".yml")):
+            files.append(g.catalog)
+    identity["files"] |= {Path(f).name: file_checksum(f) for f in files if f}
+    return identity
 
 
 # -- the stages ---------------------------------------------------------------------------
@@ -412,7 +419,7 @@ def _section(name: str, *drop: str):
 
 def _extract_settings(ctx: RunContext, g) -> dict:
     values = _section("extract", "shards", "device")(ctx, g)
-    return values | {"genome": g and genome_identity(g), "layer": ctx.layer()}
+    return values | {"genome": g and genome_identity(g, sequence_only=True), "layer": ctx.layer()}
 
 
 def _sae_settings(ctx: RunContext, g) -> dict:
@@ -422,7 +429,7 @@ def _sae_settings(ctx: RunContext, g) -> dict:
     if ctx.config.sae.stream:  # what the model reads instead of the stores
         values["stream"] = {
             "extract": _extract_settings(ctx, None) | {"genome": None},
-            "genomes": [genome_identity(x) for x in ctx.config.training_genomes],
+            "genomes": [genome_identity(x, True) for x in ctx.config.training_genomes],
         }
     return values
 
