@@ -20,7 +20,7 @@ from ..align import DEFAULT_FRACTIONS, align
 from ..errors import ConfigError
 from ..export import NAMING_STYLES, export_run
 from ..rank import RankSettings
-from ..sae import SAETrainConfig
+from ..sae import SAETrainConfig, StreamConfig
 from ._slurm import SlurmConfig
 
 STAGES = ("concepts", "extract", "sae", "encode", "align", "rank", "export", "report")
@@ -143,7 +143,9 @@ class SAEStageConfig:
     """The sparse autoencoder trained on the training genomes' activations."""
 
     train: SAETrainConfig = field(default_factory=SAETrainConfig)
-    """Training settings (``genointerp sae train``); ``data.store`` is set by the run."""
+    """Training settings (``genointerp sae train``); ``data``'s ``source``, ``store``,
+    ``stores``, ``layer`` and ``stream`` are set by the run (from ``genomes``, ``extract`` and
+    ``sae.stream``)."""
     evaluate: SAEEvalConfig = field(default_factory=SAEEvalConfig)
     """Evaluation after training (on each aligned genome's store)."""
     stream: bool = False
@@ -152,10 +154,14 @@ class SAEStageConfig:
 
     def __post_init__(self) -> None:
         data = self.train.data
-        if data.store or data.stores or data.source != "store":
+        if data.store or data.stores or data.source != "store" or data.stream != StreamConfig():
             raise ValueError(
-                "sae.train.data.store, stores and source are set by the run from its genomes; "
-                "drop them (sae.stream: true trains from the model)"
+                "sae.train.data.store, stores, source and stream are set by the run from its "
+                "genomes and extract; drop them (sae.stream: true trains from the model)"
+            )
+        if data.layer:
+            raise ValueError(
+                f"sae.train.data.layer {data.layer!r} is set by the run; set extract.layer instead"
             )
 
 
