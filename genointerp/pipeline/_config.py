@@ -62,6 +62,11 @@ class GenomeConfig:
             raise ValueError(
                 "give exactly one of 'dataset' (a data set name) or 'sequence' (a file)"
             )
+        if self.dataset and (self.annotations or self.aliases):
+            raise ValueError(
+                f"data set {self.dataset!r} brings its own annotations and aliases; to use "
+                "your files, give the genome as 'sequence' with 'annotations' and 'aliases'"
+            )
         if self.sequence and self.align and not self.annotations:
             raise ValueError(
                 f"sequence {self.sequence!r} needs 'annotations' (GFF3, GenBank or BED)"

@@ -229,7 +229,7 @@ def _sae(ctx: RunContext, g: None = None) -> None:
         )
     for genome_config in config.aligned_genomes:  # each genome folder sees the shared SAE
         link = ctx.folder(genome_config) / "sae"
-        if ctx.folder(genome_config) != ctx.root and not link.exists():
+        if ctx.folder(genome_config) != ctx.root and not (link.exists() or link.is_symlink()):
             link.symlink_to(Path("..") / ".." / "sae")
 
 
@@ -424,7 +424,8 @@ def _extract_settings(ctx: RunContext, g) -> dict:
 
 def _sae_settings(ctx: RunContext, g) -> dict:
     values = dataclasses.asdict(ctx.config.sae)
-    values["train"].pop("device", None)
+    for key in ("device", "log_every", "eval_every", "checkpoint_every", "loss_windows"):
+        values["train"].pop(key, None)  # they change the log, not the weights
     values["genomes"] = [(x.name, x.heldout, x.align) for x in ctx.config.genomes]
     if ctx.config.sae.stream:  # what the model reads instead of the stores
         values["stream"] = {
@@ -432,6 +433,12 @@ def _sae_settings(ctx: RunContext, g) -> dict:
             "genomes": [genome_identity(x, True) for x in ctx.config.training_genomes],
         }
     return values
+
+
+def _rank_settings(ctx: RunContext, g) -> dict:
+    motifs = ctx.config.rank.motifs
+    identity = file_checksum(motifs) if motifs and Path(motifs).is_file() else motifs
+    return _section("rank")(ctx, g) | {"motifs": identity}
 
 
 def _concept_settings(ctx: RunContext, g) -> dict:
@@ -497,7 +504,7 @@ STAGE_LIST = (
         optional=("baselines",),
     ),
     Stage(
-        "rank", _outputs("catalog"), ("concepts", "sae", "encode", "align"), _section("rank"), _rank
+        "rank", _outputs("catalog"), ("concepts", "sae", "encode", "align"), _rank_settings, _rank
     ),
     Stage("export", _outputs("tracks"), ("rank",), _section("export"), _export),
     Stage(
