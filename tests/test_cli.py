@@ -160,6 +160,10 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
                 "50",
                 "--tests",
                 "10",
+                "--set",
+                "export.n_known=5",
+                "--set",
+                "export.n_novel=5",
             ]
         )
         == 0
@@ -178,8 +182,8 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     sae, provenance = gi.sae.load_sae(tmp_path / "demo" / "sae", model_id=model_id, layer=layer)
     assert sae.d_sae == 4 * 96 and provenance.tokens == 524288
     printed = capsys.readouterr().out
-    assert "[5/9] TopK SAE" in printed
-    fvu = float(printed.split("held-out FVU ")[1].split(",")[0])
+    assert "sae on ecoli_k12: FVU" in printed
+    fvu = float(printed.split("sae on ecoli_k12: FVU ")[1].split(",")[0])
     assert 0 < fvu < 0.4  # 128 steps already explain most of the variance
     recovered = float(printed.split("loss recovered ")[1].split(" ")[0])
     assert 0.2 < recovered <= 1.0
@@ -192,8 +196,8 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
 
     catalog = ad.read_h5ad(tmp_path / "demo" / "catalog" / "catalog.h5ad")
     assert catalog.shape == (4 * 96, 26) and "decoder" in catalog.obsm
-    assert "[7/9] ranked" in printed
-    # tracks, viewer and report: the default selection is the best 50 known + 50 candidates
+    assert "rank ecoli_k12: ->" in printed
+    # tracks, viewer and report: the best 5 known + 5 candidates, as the demo was told
     import json
 
     import pandas as pd
@@ -201,8 +205,8 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     demo = tmp_path / "demo"
     index = json.loads((demo / "tracks" / "tracks.json").read_text())
     table = pd.read_csv(demo / "catalog" / "catalog.tsv", sep="\t")
-    expected = min(50, int((table["class"] == "known").sum())) + min(
-        50, int((table["class"] == "candidate_novel").sum())
+    expected = min(5, int((table["class"] == "known").sum())) + min(
+        5, int((table["class"] == "candidate_novel").sum())
     )
     assert len(index["features"]) == expected
     assert all((demo / "tracks" / t["path"]).is_file() for t in index["tracks"])
@@ -212,7 +216,22 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     assert json.loads((demo / "sae" / "eval.json").read_text())["fvu"] == pytest.approx(
         fvu, abs=1e-3
     )
-    assert printed.strip().splitlines()[-1] == f"Report: {report}"
+    lines = printed.strip().splitlines()
+    assert lines[-2:] == [f"Report: {report}", f"Genome viewer: genointerp view {demo}"]
+    stages = json.loads((demo / "run.json").read_text())["stages"]
+    assert list(stages) == list(gi.pipeline.STAGES)
+    assert all(t["ecoli_k12" if s != "sae" else "all"]["seconds"] > 0 for s, t in stages.items())
+    # the same command again finds every stage up to date and changes nothing
+    before = (demo / "features.h5").stat().st_mtime_ns
+    argv = ["demo", "-o", str(demo), "--sae-tokens", "524288", "--sae-expansion", "4"]
+    argv += ["--shifts", "50", "--tests", "10", "--set", "export.n_known=5"]
+    assert main([*argv, "--set", "export.n_novel=5"]) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert [line for line in again if line.endswith("up to date")] == [
+        f"{s} ecoli_k12: up to date" if s != "sae" else "sae: up to date"
+        for s in gi.pipeline.STAGES
+    ]
+    assert (demo / "features.h5").stat().st_mtime_ns == before
 
 
 def test_export_regions_split_on_list_commas_not_thousands():

@@ -383,6 +383,9 @@ def test_cli_view_serves_until_interrupted(viewer_run):
     process = subprocess.Popen(
         [sys.executable, "-m", "genointerp", "view", str(viewer_run), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as in a terminal, even when the suite itself runs with SIGINT ignored
+        # (a background job of a non-interactive shell), which the child would inherit
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         url = None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._atomic import atomic_path
 from ..errors import GenointerpError
 from ._store import STRAND_KEYS, ActivationStore, shard_batches, write_layout
 from ._windows import STRANDS, to_genomic
@@ -29,9 +29,8 @@ def merge(parts: list[str | Path], out: str | Path, *, progress: bool = True) ->
     stores = [ActivationStore(p) for p in parts]
     try:
         owner = _owners(stores)
-        tmp = out.with_name(out.name + ".merging")
-        _write_merged(stores, owner, tmp, progress)
-        os.replace(tmp, out)
+        with atomic_path(out, suffix=".h5") as tmp:  # a killed merge leaves only a .tmp-* file
+            _write_merged(stores, owner, tmp, progress)
     finally:
         for store in stores:
             store.close()

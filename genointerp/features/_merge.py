@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from .._atomic import atomic_path
 from .._filekind import unreadable_hdf5
 from ..errors import GenointerpError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
@@ -53,9 +53,8 @@ def merge(parts: list[str | Path], out: str | Path) -> FeatureActivations:
         for part in parts:
             files.append(_open_shard(Path(part)))
         files = _in_order(files)
-        tmp = out.with_name(out.name + ".merging")
-        _write(files, tmp)
-        os.replace(tmp, out)
+        with atomic_path(out, suffix=".h5") as tmp:  # a killed merge leaves only a .tmp-* file
+            _write(files, tmp)
     finally:
         for f in files:
             f.close()
