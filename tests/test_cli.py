@@ -185,7 +185,7 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     assert "sae on ecoli_k12: FVU" in printed
     fvu = float(printed.split("sae on ecoli_k12: FVU ")[1].split(",")[0])
     assert 0 < fvu < 0.4  # 128 steps already explain most of the variance
-    recovered = float(printed.split("loss recovered ")[1].split(" ")[0])
+    recovered = float(printed.split("loss recovered ")[1].split()[0])
     assert 0.2 < recovered <= 1.0
     # alignment and ranking ran on the whole genome with the demo SAE
     alignment = gi.align.Alignment.read(tmp_path / "demo" / "alignment")

@@ -122,7 +122,7 @@ def _small_config(folder: Path, **sections):
     SAE long enough to be stopped midway, and no report pages (their plots take 30 s)."""
     from tests.pipeline_fixture import SMALL, write_config
 
-    train = {**SMALL["sae"]["train"], "tokens": 32_768}
+    train = {**SMALL["sae"]["train"], "tokens": 262_144}  # 256 steps: seconds, not a blink
     path = write_config(
         folder,
         extract={**SMALL["extract"], "shards": 2},
