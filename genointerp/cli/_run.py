@@ -141,7 +141,7 @@ def _execute(config, args, from_stage, only, shard, genome) -> int:
 
     try:
         with preemptible():
-            summary = run(
+            run(
                 config,
                 from_stage=from_stage,
                 only=only,
@@ -154,16 +154,13 @@ def _execute(config, args, from_stage, only, shard, genome) -> int:
         print(f"genointerp {args.command}: {stop}; exit {PREEMPTED_EXIT} (requeue)")
         return PREEMPTED_EXIT
     if not args.dry_run and shard is None:
-        _where(summary.folder, config)
+        _where(config)
     return 0
 
 
-def _where(root: Path, config) -> None:
+def _where(config) -> None:
     """The last lines: where the catalog, the tracks and the report are."""
-    folders = (
-        [root] if len(config.genomes) == 1 else [root / "genomes" / g.name for g in config.genomes]
-    )
-    for folder in folders:
+    for folder in map(config.genome_folder, config.aligned_genomes):
         for label, place in (
             ("Catalog", "catalog/catalog.h5ad"),
             ("Tracks", "tracks/igv_session.xml"),

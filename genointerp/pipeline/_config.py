@@ -304,6 +304,12 @@ class PipelineConfig:
     def aligned_genomes(self) -> list[GenomeConfig]:
         return [g for g in self.genomes if g.align]
 
+    def genome_folder(self, genome: GenomeConfig) -> Path:
+        """Where ``genome``'s outputs go: the run folder itself when the run has one genome,
+        else ``RUN/genomes/<name>``."""
+        root = Path(self.output)
+        return root if len(self.genomes) == 1 else root / "genomes" / genome.name
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -9,6 +9,7 @@ SAE is shared, in ``RUN/sae``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import shutil
 from collections.abc import Callable
@@ -38,9 +39,7 @@ class RunContext:
 
     def folder(self, genome: GenomeConfig) -> Path:
         """Where ``genome``'s outputs go."""
-        if len(self.config.genomes) == 1:
-            return self.root
-        return self.root / "genomes" / genome.name
+        return self.config.genome_folder(genome)
 
     @property
     def sae_dir(self) -> Path:
@@ -88,6 +87,17 @@ def _load_genome(g: GenomeConfig, progress: bool):
     return genome, list(g.annotations), g.catalog, Path(g.sequence)
 
 
+def _checksum(path: str) -> str:
+    """``file_checksum``, computed once per file version (size and mtime) in this process."""
+    stat = Path(path).stat()
+    return _checksum_of(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _checksum_of(path: str, size: int, mtime_ns: int) -> str:
+    return file_checksum(path)
+
+
 def genome_identity(g: GenomeConfig, sequence_only: bool = False) -> dict:
     """What the genome's outputs depend on: checksums of its files (the data set's recorded ones,
     or the user's) and its catalog; ``sequence_only``: only what the model reads (the sequence
@@ -107,7 +117,7 @@ def genome_identity(g: GenomeConfig, sequence_only: bool = False) -> dict:
         identity["catalog"] = g.catalog
         if g.catalog.endswith((".yaml", ".yml")):
             files.append(g.catalog)
-    identity["files"] |= {Path(f).name: file_checksum(f) for f in files if f}
+    identity["files"] |= {Path(f).name: _checksum(f) for f in files if f}
     return identity
 
 
@@ -310,17 +320,16 @@ def _align(ctx: RunContext, g: GenomeConfig) -> None:
         )
     )
     if a.baselines:
-        _baselines(ctx, g, split)
+        _baselines(ctx, g, split, tracks)
 
 
-def _baselines(ctx: RunContext, g: GenomeConfig, split) -> None:
+def _baselines(ctx: RunContext, g: GenomeConfig, split, tracks) -> None:
     """Best single neuron and a logistic probe per concept, aligned like the SAE features."""
     from ..acts import ActivationStore
     from ..align import align, neurons, probe
 
     a = ctx.config.align
     folder = ctx.folder(g) / "baselines"
-    tracks = ctx.tracks(g)
     settings = dict(n_shifts=a.n_shifts, candidates=1, min_effect=2.0, progress=ctx.progress)
     with ActivationStore(ctx.folder(g) / "activations.h5") as store:
         layer = store.layers[0]
@@ -437,7 +446,7 @@ def _sae_settings(ctx: RunContext, g) -> dict:
 
 def _rank_settings(ctx: RunContext, g) -> dict:
     motifs = ctx.config.rank.motifs
-    identity = file_checksum(motifs) if motifs and Path(motifs).is_file() else motifs
+    identity = _checksum(motifs) if motifs and Path(motifs).is_file() else motifs
     return _section("rank")(ctx, g) | {"motifs": identity}
 
 
