@@ -25,6 +25,7 @@ NAME = "Name"
 PARENT = "Parent"  # one parent id per row; multi-parent features are exploded
 FILE = "File"  # file the row came from
 LINE = "Line"  # line (GFF3/BED) or record number (GenBank) in that file
+ANNOTATOR = "Annotator"  # the gi.annotate tool that made a row; missing (NaN) for curated rows
 
 # Concept track columns.
 CONCEPT = "Concept"

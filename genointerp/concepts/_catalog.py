@@ -11,6 +11,7 @@ from typing import Literal
 from .._config import from_dict, load_yaml
 from .._resources import shipped_dir
 from ..errors import ConfigError
+from ._motif import MotifSpec
 
 Anchor = Literal["5prime", "3prime"]
 StepOp = Literal["spliced", "flank", "introns", "codon_position", "complement", "merge", "span"]
@@ -29,6 +30,9 @@ class Select:
     """``column: regex`` that must all match (regex search; a missing value never matches)."""
     exclude: dict[str, str] = field(default_factory=dict)
     """``column: regex``; a row matching any is dropped (``""`` drops rows that have the column)."""
+    origin: list[str] = field(default_factory=list)
+    """Where rows come from: ``curated`` (annotation files) or an annotator's name
+    (``prodigal``, ``aragorn``, ``barrnap``, ``transtermhp``, ``pilercr``); empty means any."""
 
     def __post_init__(self) -> None:
         for pattern in [*self.where.values(), *self.exclude.values()]:
@@ -68,8 +72,8 @@ class ConceptSpec:
     """Short identifier (letters, digits, underscores)."""
     label: str
     """Human-readable name shown in reports."""
-    select: list[Select]
-    """Annotation rows to start from (alternatives, OR)."""
+    select: list[Select] = field(default_factory=list)
+    """Annotation rows to start from (alternatives, OR); empty for a motif concept."""
     stranded: bool = True
     """Stranded concepts score against the same-strand model pass; unstranded against both."""
     element: ElementKey = "ID"
@@ -83,8 +87,15 @@ class ConceptSpec:
     """BED itemRgb colour, ``r,g,b``."""
     description: str = ""
     """What the concept is and how it is derived."""
+    annotators: list[str] = field(default_factory=list)
+    """Annotators (:mod:`genointerp.annotate`) to run for this concept's rows; their rows
+    join the curated ones, so the concept exists on a genome with no annotation file."""
+    motif: MotifSpec | None = None
+    """A sequence motif scanned on the genome, instead of annotation rows."""
 
     def __post_init__(self) -> None:
+        if bool(self.select) == (self.motif is not None):
+            raise ValueError(f"concept {self.name} needs either 'select' or 'motif' (not both)")
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", self.name):
             raise ValueError(f"concept name {self.name!r} must be letters, digits and underscores")
         if not re.fullmatch(r"\d{1,3},\d{1,3},\d{1,3}", self.color):

@@ -82,11 +82,20 @@ def _matches(clause: Select, table: pd.DataFrame) -> np.ndarray:
         keep &= table[names.FEATURE].isin(clause.feature).to_numpy()
     if clause.source:
         keep &= table[names.SOURCE].isin(clause.source).to_numpy()
+    if clause.origin:
+        keep &= _origin(table).isin(clause.origin).to_numpy()
     for column, pattern in clause.where.items():
         keep &= _search(table, column, pattern)
     for column, pattern in clause.exclude.items():
         keep &= ~_search(table, column, pattern)
     return keep
+
+
+def _origin(table: pd.DataFrame) -> pd.Series:
+    """``curated`` for rows read from annotation files, else the annotator's name."""
+    if names.ANNOTATOR not in table.columns:
+        return pd.Series("curated", index=table.index)
+    return table[names.ANNOTATOR].fillna("curated").astype(str)
 
 
 def _search(table: pd.DataFrame, column: str, pattern: str) -> np.ndarray:

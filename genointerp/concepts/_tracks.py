@@ -14,6 +14,7 @@ import pyranges as pr
 
 from .. import __version__, names
 from .._atomic import atomic_path
+from .._config import from_dict
 from .._filekind import unreadable_hdf5
 from ..errors import StoreVersionError
 from ._catalog import ConceptSpec
@@ -320,12 +321,8 @@ def _write_concept(
 
 
 def _read_concept(group: h5py.Group, name: str, contigs: list[str]):
-    from ._catalog import Select, Step
-
     raw = json.loads(group.attrs["spec"])
-    raw["select"] = [Select(**s) for s in raw["select"]]
-    raw["steps"] = [Step(**s) for s in raw["steps"]]
-    spec = ConceptSpec(**raw)
+    spec = from_dict(ConceptSpec, raw, group.file.filename, f"concept {name}")
     strands = {v: k for k, v in _STRAND_CODE.items()}
     element_names = group["element_names"].asstr()[:]
     table = pd.DataFrame(
