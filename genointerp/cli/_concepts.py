@@ -21,6 +21,26 @@ def register(sub) -> None:
         default=None,
         help="annotation files (GFF3, GenBank, BED); with --genome",
     )
+    build.add_argument(
+        "--annotate",
+        nargs="?",
+        const="all",
+        metavar="TOOLS",
+        help="also run sequence annotators and add their rows: all of them, or a comma-separated "
+        "list of prodigal, aragorn, barrnap, transtermhp, pilercr (outputs cached beside the "
+        "genome); enough on its own for a genome with no annotation file",
+    )
+    build.add_argument(
+        "--no-curated",
+        action="store_true",
+        help="with --dataset: leave out the data set's annotation files (annotators alone)",
+    )
+    build.add_argument(
+        "--translation-table",
+        default="auto",
+        help="genetic code for prodigal (e.g. 11, or 4 for Mycoplasma); default: auto",
+    )
+    build.add_argument("--kingdom", choices=["bac", "arc"], help="barrnap's models (default: bac)")
     build.add_argument("--aliases", type=Path, help="contig alias table: alias<TAB>contig")
     build.add_argument("--catalog", help="catalog name or YAML path (default: the data set's)")
     build.add_argument("--concepts", help="comma-separated subset of concepts")
@@ -49,21 +69,44 @@ def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+def _annotate(text: str | None) -> bool | list[str]:
+    if text is None:
+        return False
+    return True if text == "all" else _split(text) or False
+
+
 def _build(args: argparse.Namespace) -> int:
     from ..concepts import build
     from ..io import Genome, read_alias_table
 
+    annotate = _annotate(args.annotate)
     if args.dataset:
-        genome, annotations = args.dataset, None
+        genome, annotations = args.dataset, ([] if args.no_curated else None)
     else:
-        if not args.annotations:
-            raise SystemExit("genointerp concepts build: --genome needs --annotations")
+        if not args.annotations and not annotate:
+            raise SystemExit(
+                "genointerp concepts build: --genome needs --annotations, --annotate or both"
+            )
         if not args.catalog:
             raise SystemExit("genointerp concepts build: --genome needs --catalog")
         aliases = read_alias_table(args.aliases) if args.aliases else None
         genome = Genome.open(args.genome, aliases=aliases)
-        annotations = args.annotations
-    tracks = build(genome, args.catalog, annotations, concepts=_split(args.concepts), progress=True)
+        annotations = args.annotations or []
+    table = args.translation_table
+    if table != "auto" and not table.isdigit():
+        raise SystemExit(
+            f"genointerp concepts build: --translation-table {table!r}: give 'auto' or a number"
+        )
+    tracks = build(
+        genome,
+        args.catalog,
+        annotations,
+        concepts=_split(args.concepts),
+        annotate=annotate,
+        translation_table=table if table == "auto" else int(table),
+        kingdom=args.kingdom,
+        progress=True,
+    )
     tracks.write(args.output)
     print(
         tracks.summary()[["concept", "stranded", "elements", "bp_plus", "bp_minus"]].to_string(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pyranges as pr
@@ -26,6 +27,9 @@ def build(
     annotations: pr.PyRanges | pd.DataFrame | Iterable[str | Path] | None = None,
     *,
     concepts: Iterable[str] | None = None,
+    annotate: bool | Iterable[str] = False,
+    translation_table: int | Literal["auto"] = "auto",
+    kingdom: Literal["bac", "arc"] | None = None,
     progress: bool = False,
 ) -> ConceptTracks:
     """Derive every concept of ``catalog`` on ``genome``.
@@ -37,12 +41,23 @@ def build(
         genome, default annotations and default catalog are used).
     catalog
         A :class:`Catalog`, a built-in catalog name (``prokaryote``,
-        ``eukaryote``, ``regulatory``) or a YAML path.  Default: the data set's.
+        ``eukaryote``, ``regulatory``, ``bacterial_motifs``) or a YAML path.  Default:
+        the data set's.
     annotations
         Annotation rows (pyranges or table from :mod:`genointerp.io`) or files to
-        read.  Default: the data set's annotation files.
+        read; ``[]`` for none (annotators alone).  Default: the data set's annotation files.
     concepts
         Only build these concepts.
+    annotate
+        Run sequence annotators (:mod:`genointerp.annotate`) and add their rows to the
+        curated ones: ``True`` for all of them, or a list of names (``prodigal``, ``aragorn``,
+        ``barrnap``, ``transtermhp``, ``pilercr``).  The annotators a catalog concept names in
+        ``annotators:`` always run.  Their outputs are cached beside the genome.
+    translation_table
+        Genetic code for Prodigal; ``"auto"`` lets :func:`genointerp.annotate.annotate` choose.
+    kingdom
+        ``bac`` or ``arc`` for barrnap; default: ``arc`` for a data set of kind ``archaeon``,
+        else ``bac``.
 
     Returns
     -------
@@ -62,32 +77,134 @@ def build(
         dataset = load(genome)
         genome = dataset.genome()
         catalog = catalog or dataset.manifest.catalog
+        if kingdom is None and dataset.manifest.kind == "archaeon":
+            kingdom = "arc"
         if annotations is None:
             annotations = dataset.annotation_table(genome)
     if catalog is None:
         raise ValueError("name a concept catalog (e.g. 'prokaryote') or pass a data set name")
     if annotations is None:
-        raise ValueError("pass annotations (pyranges, a table, or annotation files)")
-    catalog = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
-    if concepts is not None:
-        catalog = catalog.subset(list(concepts))
-    table = _as_table(annotations, genome)
+        raise ValueError("pass annotations (pyranges, a table, or annotation files; [] for none)")
+    full = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
+    wanted = full.subset(list(concepts)) if concepts is not None else full
+    asked, named = _annotators(wanted, annotate)
+    rows = _Rows(_as_table(annotations, genome), asked)
+    if asked or named:
+        from ..annotate import annotate as run_annotators
+
+        found = run_annotators(
+            genome,
+            [*asked, *named],
+            translation_table=translation_table,
+            kingdom=kingdom or "bac",
+            progress=progress,
+        )
+        rows = _Rows(rows.base, asked, found)
+    derived: dict[str, pd.DataFrame] = {}
     pieces = []
-    for spec in tqdm(catalog.concepts, desc="concepts", disable=not progress):
-        parts = derive(spec, table, genome.lengths, genome.circular)
+    order = sorted(wanted.concepts, key=lambda spec: spec.motif is not None)  # motifs last
+    for spec in tqdm(order, desc="concepts", disable=not progress):
+        parts = _parts(spec, full, rows, genome, derived)
         if parts.empty:
-            log.warning("concept %s: no annotation rows matched; its track is empty", spec.name)
+            try:  # TODO(lead): top-level once it lands
+                from ._dialects import empty_concept_hint
+            except ImportError:
+                empty_concept_hint = None
+            hint = (
+                ""
+                if spec.motif or not empty_concept_hint
+                else empty_concept_hint(spec, rows.table(spec))
+            )
+            log.warning(
+                "concept %s: no %s; its track is empty%s",
+                spec.name,
+                "motif sites found" if spec.motif else "annotation rows matched",
+                f". {hint}" if hint else "",
+            )
         pieces.append(parts.assign(**{names.CONCEPT: spec.name}))
+    index = {spec.name: i for i, spec in enumerate(wanted.concepts)}
+    pieces.sort(key=lambda p: index[p[names.CONCEPT].iat[0]] if len(p) else -1)
     intervals = pd.concat(pieces, ignore_index=True)
     intervals = intervals[[names.CONCEPT, *intervals.columns.drop([names.CONCEPT, names.PHASE])]]
     return ConceptTracks(
-        catalog.concepts,
+        wanted.concepts,
         intervals,
         genome.lengths,
         genome_checksum=genome.checksum,
-        catalog=catalog.catalog,
-        catalog_sha256=catalog.sha256,
+        catalog=wanted.catalog,
+        catalog_sha256=wanted.sha256,
     )
+
+
+class _Rows:
+    """Annotation rows as each concept sees them: the curated rows plus the rows of the
+    annotators asked for, plus those of the annotators the concept itself names."""
+
+    def __init__(self, base: pd.DataFrame, asked: list[str], found: pd.DataFrame | None = None):
+        found = found if found is not None else pd.DataFrame({names.ANNOTATOR: []})
+        self.found = found
+        self.base = base
+        self._shared = _concat(base, found[found[names.ANNOTATOR].isin(asked)])
+        self._asked = set(asked)
+        self._tables: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    def table(self, spec) -> pd.DataFrame:
+        extra = tuple(t for t in spec.annotators if t not in self._asked)
+        if not extra:
+            return self._shared
+        if extra not in self._tables:
+            own = self.found[self.found[names.ANNOTATOR].isin(extra)]
+            self._tables[extra] = _concat(self._shared, own)
+        return self._tables[extra]
+
+
+def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    if not len(b):
+        return a
+    return pd.concat([a, b], ignore_index=True) if len(a) else b.reset_index(drop=True)
+
+
+def _annotators(catalog: Catalog, annotate: bool | Iterable[str]) -> tuple[list[str], list[str]]:
+    """``(asked, named)``: annotators asked for (their rows reach every concept), and the
+    others that concepts name in ``annotators:`` (their rows reach only those concepts)."""
+    named = [tool for spec in catalog.concepts for tool in spec.annotators]
+    if annotate is False and not named:
+        return [], []
+    from ..annotate import ANNOTATORS
+
+    asked = list(ANNOTATORS) if annotate is True else list(annotate or [])
+    unknown = sorted(set(asked + named) - set(ANNOTATORS))
+    if unknown:
+        raise ValueError(
+            f"unknown annotator(s) {', '.join(unknown)}. Fix: use {', '.join(ANNOTATORS)}"
+        )
+    return (
+        [t for t in ANNOTATORS if t in asked],
+        [t for t in ANNOTATORS if t in named and t not in asked],
+    )
+
+
+def _parts(spec, catalog: Catalog, rows: _Rows, genome: Genome, derived: dict) -> pd.DataFrame:
+    """A concept's parts; a motif's ``within`` region is derived on demand (and kept)."""
+    if spec.name in derived:
+        return derived[spec.name]
+    if spec.motif is None:
+        parts = derive(spec, rows.table(spec), genome.lengths, genome.circular)
+    else:
+        from ._motif import motif_parts, within  # TODO(lead): top-level once it lands
+
+        parts = motif_parts(spec, genome)
+        if spec.motif.within:
+            if spec.motif.within not in catalog.names:
+                raise ValueError(
+                    f"motif concept {spec.name} is scanned within {spec.motif.within!r}, which "
+                    f"catalog {catalog.catalog!r} lacks. Fix: include the catalog that defines "
+                    "it (e.g. prokaryote) or drop 'within'"
+                )
+            region = _parts(catalog[spec.motif.within], catalog, rows, genome, derived)
+            parts = within(parts, region)
+    derived[spec.name] = parts
+    return parts
 
 
 def _as_table(annotations, genome: Genome) -> pd.DataFrame:
@@ -96,4 +213,6 @@ def _as_table(annotations, genome: Genome) -> pd.DataFrame:
     if isinstance(annotations, pd.DataFrame):
         return annotations
     tables = [annotation_table(p, genome) for p in annotations]
+    if not tables:  # annotators alone
+        return pd.DataFrame({column: [] for column in names.ANNOTATION_COLUMNS})
     return pd.concat(tables, ignore_index=True)

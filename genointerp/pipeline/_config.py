@@ -56,6 +56,19 @@ class GenomeConfig:
     align: bool = True
     """Align, rank and report this genome; ``false``: it only feeds SAE training (with
     ``sae.stream`` it is never written to disk: many large training genomes, few aligned ones)."""
+    annotate: list[str] = field(default_factory=list)
+    """Sequence annotators whose rows join the annotation files' (``all``, or some of
+    ``prodigal``, ``aragorn``, ``barrnap``, ``transtermhp``, ``pilercr``); enough on their own
+    for a genome with no annotation file.  Catalog concepts that name an annotator run it
+    anyway."""
+    curated: bool = True
+    """Use the data set's (or ``annotations``') curated files; ``false``: annotators alone."""
+    translation_table: int = 0
+    """Genetic code Prodigal uses (11; 4 for Mycoplasma and relatives); 0: chosen
+    automatically."""
+    kingdom: str = ""
+    """barrnap's rRNA models: ``bac`` or ``arc``; empty: ``arc`` for a data set of kind
+    archaeon, else ``bac``."""
 
     def __post_init__(self) -> None:
         if bool(self.dataset) == bool(self.sequence):
@@ -67,9 +80,17 @@ class GenomeConfig:
                 f"data set {self.dataset!r} brings its own annotations and aliases; to use "
                 "your files, give the genome as 'sequence' with 'annotations' and 'aliases'"
             )
-        if self.sequence and self.align and not self.annotations:
+        if self.sequence and self.align and not (self.annotations or self.annotate):
             raise ValueError(
-                f"sequence {self.sequence!r} needs 'annotations' (GFF3, GenBank or BED)"
+                f"sequence {self.sequence!r} needs 'annotations' (GFF3, GenBank or BED), "
+                "'annotate: [all]' (sequence annotators) or both"
+            )
+        _check_annotate(self.annotate)
+        if self.kingdom not in ("", "bac", "arc"):
+            raise ValueError(f"kingdom {self.kingdom!r} must be 'bac' or 'arc'")
+        if self.translation_table < 0:
+            raise ValueError(
+                f"translation_table {self.translation_table} must be 0 (auto) or a code"
             )
         if self.sequence and self.align and not self.catalog:
             raise ValueError(f"sequence {self.sequence!r} needs 'catalog' (e.g. prokaryote)")
@@ -79,6 +100,13 @@ class GenomeConfig:
             self.name = self.dataset or _stem(self.sequence)
         if not self.name.replace("_", "").replace("-", "").replace(".", "").isalnum():
             raise ValueError(f"name {self.name!r} must be letters, digits, '_', '-' or '.'")
+
+
+def _check_annotate(tools: list[str]) -> None:
+    allowed = ("all", "prodigal", "aragorn", "barrnap", "transtermhp", "pilercr")
+    unknown = [t for t in tools if t not in allowed]
+    if unknown:
+        raise ValueError(f"annotate: unknown annotator(s) {unknown}; use {', '.join(allowed)}")
 
 
 @dataclass

@@ -115,6 +115,12 @@ def genome_identity(g: GenomeConfig, sequence_only: bool = False) -> dict:
         files = [g.sequence, g.aliases, *([] if sequence_only else g.annotations)]
     if not sequence_only:
         identity["catalog"] = g.catalog
+        identity["annotate"] = {
+            "tools": g.annotate,
+            "curated": g.curated,
+            "translation_table": g.translation_table,
+            "kingdom": g.kingdom,
+        }
         if g.catalog.endswith((".yaml", ".yml")):
             files.append(g.catalog)
     identity["files"] |= {Path(f).name: _checksum(f) for f in files if f}
@@ -149,7 +155,21 @@ def _concepts(ctx: RunContext, g: GenomeConfig) -> None:
     info = {"dataset": g.dataset or None, "genome": str(source), "aliases": g.aliases or None}
     write_run_info(folder, **info)
     concepts = ctx.config.concepts.concepts or None
-    tracks = build(genome, catalog, annotations, concepts=concepts, progress=ctx.progress)
+    kingdom = g.kingdom or None
+    if g.dataset and not kingdom:
+        from ..datasets import get_manifest
+
+        kingdom = "arc" if get_manifest(g.dataset).kind == "archaeon" else None
+    tracks = build(
+        genome,
+        catalog,
+        annotations if g.curated else [],
+        concepts=concepts,
+        annotate=True if "all" in g.annotate else g.annotate,
+        translation_table=g.translation_table or "auto",
+        kingdom=kingdom,
+        progress=ctx.progress,
+    )
     tracks.write(folder / "concepts.h5")
     summary = tracks.summary()
     with atomic_path(folder / "concepts_summary.tsv") as tmp:  # a kill leaves no half a table
