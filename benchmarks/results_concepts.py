@@ -5,7 +5,9 @@ motifs), on E. coli and S. pyogenes, and what becomes of the candidate novel fea
     python benchmarks/results_concepts.py --sae genointerp_demo/sae \
         --features genointerp_demo/features.h5 --old-tracks genointerp_demo/concepts.h5 \
         --other-store spy.acts.h5 --other-features spy.features.h5 --work results_concepts \
-        --motifs "$(genointerp data path jaspar2024_core JASPAR2024_CORE_non-redundant_all_taxa.meme.gz)"
+        --motifs "$(genointerp data path jaspar2024_core $JASPAR)"
+
+with ``JASPAR=JASPAR2024_CORE_non-redundant_all_taxa.meme.gz``.
 
 ``--old-tracks`` are concept tracks built before these concepts existed (the demo's own
 ``concepts.h5`` from a release before them, or any tracks file): the candidates they leave
