@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import names
 from ._catalog import ConceptSpec, Select, Step
+from ._dialects import feature_mask
 
 PART_COLUMNS = [
     names.CHROM,
@@ -49,6 +50,8 @@ def _select(spec: ConceptSpec, table: pd.DataFrame) -> pd.DataFrame:
     for clause in spec.select:
         keep |= _matches(clause, table)
     rows = table[keep]
+    if spec.element != "Parent":
+        rows = _outermost(rows)
     key = {"ID": names.ID, "Parent": names.PARENT, "row": None}[spec.element]
     if key is None:
         # file:line:id is one feature row (GenBank 'Line' is the record, so add the id)
@@ -79,7 +82,7 @@ def _select(spec: ConceptSpec, table: pd.DataFrame) -> pd.DataFrame:
 def _matches(clause: Select, table: pd.DataFrame) -> np.ndarray:
     keep = np.ones(len(table), dtype=bool)
     if clause.feature:
-        keep &= table[names.FEATURE].isin(clause.feature).to_numpy()
+        keep &= feature_mask(table, clause.feature)
     if clause.source:
         keep &= table[names.SOURCE].isin(clause.source).to_numpy()
     if clause.origin:
@@ -89,6 +92,14 @@ def _matches(clause: Select, table: pd.DataFrame) -> np.ndarray:
     for column, pattern in clause.exclude.items():
         keep &= ~_search(table, column, pattern)
     return keep
+
+
+def _outermost(rows: pd.DataFrame) -> pd.DataFrame:
+    """Drop rows whose parent is also selected: one element per gene when a dialect gives both
+    the gene and its transcript the concept's type (Ensembl's tRNA_gene and its tRNA transcript)."""
+    parent = rows[names.PARENT].astype(str)
+    nested = (parent != "") & parent.isin(set(rows[names.ID].astype(str)))
+    return rows[~nested.to_numpy()]
 
 
 def _origin(table: pd.DataFrame) -> pd.Series:
