@@ -15,9 +15,11 @@ from genointerp.rank._motifs import (
     Motif,
     best_match,
     compare,
+    comparisons,
     information_content,
     pwm_from_sites,
     read_meme,
+    resolve_method,
     reverse_complement,
     trim,
 )
@@ -224,7 +226,7 @@ def test_compare_offsets_and_strands_on_one_hot_motifs():
 
 @pytest.mark.realdata
 def test_sampled_rest_matches_rest_on_both_strands(jaspar, rest_sample):
-    forward = compare(rest_sample, jaspar)
+    forward = compare(rest_sample, jaspar, method="builtin")
     assert list(forward.columns) == list(RESULT_COLUMNS)
     assert len(forward) == len(jaspar)
     top = forward.iloc[0]
@@ -232,7 +234,7 @@ def test_sampled_rest_matches_rest_on_both_strands(jaspar, rest_sample):
     assert top["p_value"] <= 1e-3 and top["e_value"] < 1
     assert top["score"] > 2 * forward["score"].iloc[1:].max()
     core = reverse_complement(rest_sample[4:16])  # target columns 4-15, other strand
-    top = best_match(core, jaspar)
+    top = best_match(core, jaspar, method="builtin")
     assert (top["id"], top["orientation"], top["offset"], top["overlap"]) == (REST, "-", 4, 12)
     assert top["p_value"] <= 1e-3
 
@@ -241,7 +243,10 @@ def test_sampled_rest_matches_rest_on_both_strands(jaspar, rest_sample):
 def test_random_queries_give_uniform_p_values(jaspar):
     rng = np.random.default_rng(3)
     p_values = np.concatenate(
-        [compare(rng.dirichlet(np.ones(4), size=12), jaspar)["p_value"] for _ in range(3)]
+        [
+            compare(rng.dirichlet(np.ones(4), size=12), jaspar, method="builtin")["p_value"]
+            for _ in range(3)
+        ]
     )
     assert 0.02 <= np.mean(p_values < 0.05) <= 0.10
     assert 0.40 <= np.mean(p_values < 0.5) <= 0.60
@@ -249,7 +254,7 @@ def test_random_queries_give_uniform_p_values(jaspar):
 
 @pytest.mark.realdata
 def test_result_columns_are_consistent(jaspar, rest_sample):
-    frame = compare(rest_sample[:10], jaspar[:300], n_null=500)
+    frame = compare(rest_sample[:10], jaspar[:300], n_null=500, method="builtin")
     assert frame["p_value"].is_monotonic_increasing
     np.testing.assert_allclose(frame["e_value"], frame["p_value"] * 300)
     assert (frame["q_value"] >= frame["p_value"]).all() and (frame["q_value"] <= 1).all()
@@ -277,3 +282,35 @@ def test_memelite_backend_agrees_on_the_top_hit(jaspar, rest_sample):
     top = compare(core, jaspar, method="memelite").iloc[0]
     assert (top["id"], top["orientation"], top["offset"], top["overlap"]) == (REST, "-", 4, 12)
     assert top["p_value"] < 1e-6
+
+
+def test_auto_runs_the_builtin_comparison_on_few_targets():
+    motifs = [Motif("T1", "t", onehot("GGACGTTA")), Motif("T2", "u", onehot("CCCA"))]
+    auto = compare(onehot("CGTT"), motifs, min_overlap=4, n_null=300)
+    builtin = compare(onehot("CGTT"), motifs, min_overlap=4, n_null=300, method="builtin")
+    assert auto.equals(builtin)
+    assert resolve_method("auto", 24) == "builtin"
+    assert resolve_method("builtin", 3000) == "builtin"
+
+
+@pytest.mark.realdata
+def test_auto_is_memelite_on_a_database_and_reaches_below_the_builtin_floor(jaspar, rest_sample):
+    pytest.importorskip("memelite")
+    assert resolve_method("auto", len(jaspar)) == "memelite"
+    core = reverse_complement(rest_sample[4:16])
+    auto = compare(core, jaspar)
+    assert auto.equals(compare(core, jaspar, method="memelite"))
+    top = auto.iloc[0]
+    assert (top["id"], top["orientation"], top["offset"], top["overlap"]) == (REST, "-", 4, 12)
+    assert top["p_value"] < 1e-6  # the built-in comparison stops at 1 / (1 + n_null) ~ 1e-4
+
+
+@pytest.mark.realdata
+def test_batched_comparisons_equal_one_query_at_a_time(jaspar, rest_sample):
+    pytest.importorskip("memelite")
+    queries = [rest_sample[:10], reverse_complement(rest_sample[4:16]), rest_sample[8:]]
+    batch = comparisons(queries, jaspar)
+    for query, raw in zip(queries, batch, strict=True):
+        alone = comparisons([query], jaspar)[0]
+        for got, expected in zip(raw, alone, strict=True):
+            np.testing.assert_allclose(got, expected)

@@ -5,10 +5,23 @@ Classes (in this order; the first that applies):
 * ``dead``: never active;
 * ``known``: best concept's held-out (test) element-F1 >= ``known_f1`` and q < ``alpha``;
 * ``dense``: active at more than ``dense`` of all positions;
+* ``known`` (by motif): a candidate (next line) whose top-site PWM matches a motif
+  concept of the tracks' catalog (e.g. ``bacterial_motifs``) through TOMTOM with
+  ``motif_q < alpha``; its ``best_concept`` becomes that motif and ``known_by`` says
+  ``motif`` (``element_f1`` for the first kind);
 * ``candidate_novel``: structured and reproducible (below) with no known match: its best
   concept's held-out element-F1 is below ``known_f1`` (a strong match that was not
-  tested, or not significant, is not novel);
+  tested, or not significant, is not novel) and it matches no known motif;
 * ``uncharacterised``: everything else.
+
+Motif matching: each candidate's trimmed validation PWM is compared with every motif
+concept's matrix (a consensus becomes letter probabilities, ``R`` = half A, half G) by
+:func:`~genointerp.rank.compare` with ``settings.compare`` (``auto``: memelite's TOMTOM,
+with the JASPAR motifs given to :func:`rank` joining the targets as background so that
+its null is a full database's columns; the built-in comparison when memelite is missing
+or there are under 25 targets).  ``motif_p`` is the best motif's p-value; ``motif_q`` is
+the Benjamini-Hochberg q-value over every candidate x motif comparison, so that the
+motif calls, not each feature's, keep a false discovery rate of ``alpha``.
 
 Structure and reproducibility come from the feature's top sites: a PWM is built from
 the ``n_sites`` strongest validation sites and another from the strongest test sites
@@ -37,7 +50,15 @@ import pandas as pd
 
 from .._atomic import atomic_path
 from ..names import FEATURE_CLASSES
-from ._motifs import best_match, information_content, pwm_from_sites, read_meme, trim
+from ._motifs import (
+    Motif,
+    _benjamini_hochberg,
+    comparisons,
+    information_content,
+    pwm_from_sites,
+    read_meme,
+    trim,
+)
 from ._sites import add_context, nearest_distances, top_sites
 
 CLASSES = FEATURE_CLASSES
@@ -62,6 +83,9 @@ class RankSettings:
     evidence: int = 30
     """Features of each class, known and candidate novel (best first), that get JASPAR
     matches and logos."""
+    compare: str = "auto"
+    """Motif comparison (:func:`~genointerp.rank.compare`): ``auto``, ``builtin`` or
+    ``memelite``."""
 
 
 @dataclass
@@ -150,7 +174,8 @@ def json_safe(value):
 
 def classify(table: pd.DataFrame, settings: RankSettings) -> np.ndarray:
     """Class of each feature (see the module docstring) from its row of the catalog:
-    ``density``, ``test_element_f1``, ``q_value``, ``motif_ic``, ``reproducibility``, ``shape``.
+    ``density``, ``test_element_f1``, ``q_value``, ``motif_ic``, ``reproducibility``,
+    ``shape`` and, when present, ``motif_q`` (a candidate with ``motif_q < alpha`` is known).
     """
     match = table["test_element_f1"].fillna(0.0)
     dead = table["density"] <= 0
@@ -161,9 +186,10 @@ def classify(table: pd.DataFrame, settings: RankSettings) -> np.ndarray:
     )
     reproducible = table["reproducibility"] >= settings.min_reproducibility
     candidate = (match < settings.known_f1) & structured & reproducible
+    motif = table["motif_q"] < settings.alpha if "motif_q" in table else False
     return np.select(
-        [dead, known, dense, candidate],
-        ["dead", "known", "dense", "candidate_novel"],
+        [dead, known, dense, candidate & motif, candidate],
+        ["dead", "known", "dense", "known", "candidate_novel"],
         default="uncharacterised",
     )
 
@@ -189,8 +215,12 @@ def rank(
         The :class:`~genointerp.features.FeatureActivations` that were aligned.
     genome
         The genome they were computed on (for site sequences).
+    tracks
+        The concept tracks aligned; their motif concepts (``spec.motif``) are the known
+        motifs candidates are compared with.
     motifs
-        Motifs to match PWMs against (list of :class:`Motif` or a MEME file), e.g. JASPAR.
+        Motifs to match PWMs against (list of :class:`Motif` or a MEME file), e.g. JASPAR;
+        also the background of the motif-concept comparison.
     decoder
         (d_sae, d_in) decoder directions for ``obsm["decoder"]``.
     """
@@ -224,7 +254,18 @@ def rank(
     ic, repro, pwm_val = _motif_scores(sites, len(split.names))
     table["motif_ic"] = table["feature"].map(ic).astype(float)
     table["reproducibility"] = table["feature"].map(repro).astype(float)
+    table["known_by"] = ""
+    motifs = read_meme(motifs) if isinstance(motifs, str | Path) else motifs
+    candidates = table.loc[classify(table, settings) == "candidate_novel", "feature"]
+    known_motifs = _motif_concepts(tracks)
+    hits = _motif_matches(candidates, pwm_val, known_motifs, motifs or [], settings)
+    table = table.merge(hits, on="feature", how="left")
+    table["motif_match"] = table["motif_match"].fillna("")
     table["class"] = classify(table, settings)
+    by_motif = (table["class"] == "known") & (table["motif_q"] < settings.alpha)
+    table.loc[table["class"] == "known", "known_by"] = "element_f1"
+    table.loc[by_motif, "known_by"] = "motif"
+    table.loc[by_motif, "best_concept"] = table.loc[by_motif, "motif_match"]
     novelty = (
         table["reproducibility"].clip(0, 1)
         * (table["motif_ic"] / 8).clip(0, 1)
@@ -241,8 +282,7 @@ def rank(
             .head(settings.evidence),
         ]
     )["feature"]
-    motifs = read_meme(motifs) if isinstance(motifs, str | Path) else motifs
-    matches = _matches(order, pwm_val, motifs, progress)
+    matches = _matches(order, pwm_val, motifs, settings.compare)
     table = table.merge(
         matches.drop(columns=["offset", "orientation", "overlap"], errors="ignore"),
         on="feature",
@@ -293,40 +333,72 @@ def _pwm_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(r[informative].mean())
 
 
-def _matches(order, pwms, motifs, progress) -> pd.DataFrame:
+def _cores(features, pwms) -> dict[int, np.ndarray]:
+    """Trimmed validation PWMs of at least 4 columns, by feature."""
+    cores = {}
+    for feature in features:
+        if int(feature) in pwms:
+            core, _ = trim(pwms[int(feature)])
+            if len(core) >= 4:
+                cores[int(feature)] = core
+    return cores
+
+
+def _matches(order, pwms, motifs, method: str) -> pd.DataFrame:
+    """Best JASPAR (or other ``motifs``) match of each evidence feature, one batch."""
+    columns = ["feature", "jaspar_id", "jaspar_name", "jaspar_p", "jaspar_q"]
+    columns += ["offset", "orientation", "overlap"]
+    cores = _cores(order, pwms)
+    if not motifs or not cores:
+        return pd.DataFrame(columns=columns)
     rows = []
-    if motifs:
-        for feature in order:
-            if feature not in pwms:
-                continue
-            core, _ = trim(pwms[feature])
-            if len(core) < 4:
-                continue
-            hit = best_match(core, motifs)
-            if hit:
-                rows.append(
-                    {
-                        "feature": int(feature),
-                        "jaspar_id": hit["id"],
-                        "jaspar_name": hit["name"],
-                        "jaspar_p": hit["p_value"],
-                        "jaspar_q": hit["q_value"],
-                        "offset": hit["offset"],
-                        "orientation": hit["orientation"],
-                        "overlap": hit["overlap"],
-                    }
-                )
-    columns = [
-        "feature",
-        "jaspar_id",
-        "jaspar_name",
-        "jaspar_p",
-        "jaspar_q",
-        "offset",
-        "orientation",
-        "overlap",
-    ]
+    raw = comparisons(list(cores.values()), motifs, method=method)
+    for feature, (score, p_value, offset, strand, overlap) in zip(cores, raw, strict=True):
+        best = int(np.lexsort((-score, p_value))[0])
+        rows.append(
+            {
+                "feature": feature,
+                "jaspar_id": motifs[best].id,
+                "jaspar_name": motifs[best].name,
+                "jaspar_p": float(p_value[best]),
+                "jaspar_q": float(_benjamini_hochberg(np.asarray(p_value, float))[best]),
+                "offset": int(offset[best]),
+                "orientation": "+" if strand[best] == 0 else "-",
+                "overlap": int(overlap[best]),
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
+
+
+def _motif_concepts(tracks) -> list[Motif]:
+    """The motif concepts of the tracks' catalog as motifs (id = concept name)."""
+    return [
+        Motif(spec.name, spec.label, spec.motif.matrix())
+        for spec in getattr(tracks, "specs", [])
+        if getattr(spec, "motif", None) is not None
+    ]
+
+
+def _motif_matches(candidates, pwms, known: list[Motif], background, settings) -> pd.DataFrame:
+    """Best motif concept of each candidate: ``motif_match``, ``motif_p``, ``motif_q``
+    (Benjamini-Hochberg over every candidate x motif comparison)."""
+    columns = ["feature", "motif_match", "motif_p", "motif_q"]
+    cores = _cores(candidates, pwms)
+    if not known or not cores:
+        return pd.DataFrame(columns=columns).astype({"motif_p": float, "motif_q": float})
+    raw = comparisons(list(cores.values()), known, background=background, method=settings.compare)
+    p_values = np.stack([r[1] for r in raw])  # (candidates, motifs)
+    q_values = _benjamini_hochberg(p_values.ravel()).reshape(p_values.shape)
+    best = np.array([np.lexsort((-r[0], r[1]))[0] for r in raw])
+    rows = np.arange(len(best))
+    return pd.DataFrame(
+        {
+            "feature": list(cores),
+            "motif_match": [known[b].id for b in best],
+            "motif_p": p_values[rows, best],
+            "motif_q": q_values[rows, best],
+        }
+    )
 
 
 def _enrichment(table: pd.DataFrame, alignment) -> pd.DataFrame:
