@@ -286,12 +286,12 @@ def empty_concept_hint(spec: ConceptSpec, table: pd.DataFrame) -> str:
 
 def _filtered(spec: ConceptSpec, table: pd.DataFrame) -> str:
     """Rows of a selected type that the clause's filters dropped."""
-    from ._derive import _matches
+    from ._derive import _matches, _outermost
 
     for clause in spec.select:
         if not clause.feature:
             continue
-        rows = table[feature_mask(table, clause.feature)]
+        rows = _outermost(table[feature_mask(table, clause.feature)])
         if rows.empty:
             continue
         for candidate, why in _rescues(clause, rows):
@@ -384,7 +384,9 @@ def _misspelled(spec: ConceptSpec, table: pd.DataFrame) -> str:
             near[feature] = spellings[word if word in spellings else close[0]]
     if not near:
         return ""
-    rows = table[table[names.FEATURE].astype(str).isin(near)]
+    from ._derive import _outermost
+
+    rows = _outermost(table[table[names.FEATURE].astype(str).isin(near)])
     clause = next(iter(near.values()))
     candidate = Select(sorted(near), clause.source, clause.where, clause.exclude, clause.origin)
     return (
@@ -441,10 +443,10 @@ def _mentioned(spec: ConceptSpec, table: pd.DataFrame) -> str:
         return ""
     hits = pd.DataFrame(hits, columns=["feature", "column", "pattern", "index"])
     hits = hits.drop_duplicates("index")
+    hits = hits[hits["index"].isin(_outermost(table.loc[hits["index"]]).index)]
     best = hits.groupby(["feature", "column", "pattern"]).size().idxmax()
     picked = (hits[["feature", "column", "pattern"]] == best).all(axis=1)
     chosen = table.loc[hits.loc[picked, "index"]]
-    chosen = _outermost(chosen)
     feature, column, pattern = best
     shown = pattern.lstrip("^").rstrip("$")
     candidate = Select([feature], where={column: pattern})
