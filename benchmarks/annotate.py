@@ -98,7 +98,8 @@ def main() -> None:
             line = f"{name:34} {ours['seconds']:7.1f} {ours['peak_mib']:9.0f} {ours['rows']:6}"
             peer = PEERS.get(name)
             if peer is None:
-                print(f"{line}   (no peer: gi.annotate runs the tool's own program)")
+                why = "see table 11" if "auto" in name else "gi.annotate runs the tool's program"
+                print(f"{line}   (no peer: {why})")
             elif shutil.which(peer[0]) is None:
                 print(f"{line}   (peer {peer[0]} not installed: apt-get install {peer[0]})")
             else:

@@ -87,6 +87,10 @@ def agreement(name: str) -> dict:
     }
     for feature in ("tRNA", "rRNA", "tmRNA"):
         theirs, ours = of_type(curated, feature), of_type(mine, feature)
+        if feature == "tmRNA":  # NCBI types E. coli's ssrA as ncRNA
+            gene = curated.get("gene", pd.Series("", index=curated.index))
+            theirs = curated[(curated[names.FEATURE] == "tmRNA") | (gene == "ssrA")]
+            theirs = theirs[theirs[names.FEATURE] != "gene"].drop_duplicates([names.START])
         out[feature] = (
             len(ours),
             len(theirs),
