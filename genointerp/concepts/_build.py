@@ -16,6 +16,8 @@ from ..io import Genome
 from ..io._read import annotation_table
 from ._catalog import Catalog, load_catalog
 from ._derive import derive
+from ._dialects import empty_concept_hint
+from ._motif import motif_parts, within
 from ._tracks import ConceptTracks
 
 log = logging.getLogger(__name__)
@@ -88,33 +90,17 @@ def build(
     full = catalog if isinstance(catalog, Catalog) else load_catalog(catalog)
     wanted = full.subset(list(concepts)) if concepts is not None else full
     asked, named = _annotators(wanted, annotate)
+    options = {"translation_table": translation_table, "kingdom": kingdom or "bac"}
     rows = _Rows(_as_table(annotations, genome), asked)
     if asked or named:
-        from ..annotate import annotate as run_annotators
-
-        found = run_annotators(
-            genome,
-            [*asked, *named],
-            translation_table=translation_table,
-            kingdom=kingdom or "bac",
-            progress=progress,
-        )
-        rows = _Rows(rows.base, asked, found)
+        rows = _Rows(rows.base, asked, _run_annotators(genome, asked, named, progress, **options))
     derived: dict[str, pd.DataFrame] = {}
     pieces = []
     order = sorted(wanted.concepts, key=lambda spec: spec.motif is not None)  # motifs last
     for spec in tqdm(order, desc="concepts", disable=not progress):
         parts = _parts(spec, full, rows, genome, derived)
         if parts.empty:
-            try:  # TODO(lead): top-level once it lands
-                from ._dialects import empty_concept_hint
-            except ImportError:
-                empty_concept_hint = None
-            hint = (
-                ""
-                if spec.motif or not empty_concept_hint
-                else empty_concept_hint(spec, rows.table(spec))
-            )
+            hint = "" if spec.motif else empty_concept_hint(spec, rows.table(spec))
             log.warning(
                 "concept %s: no %s; its track is empty%s",
                 spec.name,
@@ -158,6 +144,20 @@ class _Rows:
         return self._tables[extra]
 
 
+def _run_annotators(genome, asked, named, progress, **options) -> pd.DataFrame:
+    """Rows of the annotators asked for (a missing program is an error) and of those only
+    concepts name (a missing program leaves those concepts empty, with a warning)."""
+    from ..annotate import AnnotatorUnavailableError, annotate
+
+    found = [annotate(genome, asked, progress=progress, **options)] if asked else []
+    for tool in named:
+        try:
+            found.append(annotate(genome, [tool], progress=progress, **options))
+        except AnnotatorUnavailableError as exc:
+            log.warning("concepts that need annotator %s are left empty: %s", tool, exc)
+    return pd.concat(found, ignore_index=True) if found else pd.DataFrame({names.ANNOTATOR: []})
+
+
 def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     if not len(b):
         return a
@@ -191,8 +191,6 @@ def _parts(spec, catalog: Catalog, rows: _Rows, genome: Genome, derived: dict) -
     if spec.motif is None:
         parts = derive(spec, rows.table(spec), genome.lengths, genome.circular)
     else:
-        from ._motif import motif_parts, within  # TODO(lead): top-level once it lands
-
         parts = motif_parts(spec, genome)
         if spec.motif.within:
             if spec.motif.within not in catalog.names:
