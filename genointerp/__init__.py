@@ -6,7 +6,7 @@ Use it namespaced, as in scanpy::
     genome = gi.datasets.load("ecoli_k12").genome()
     tracks = gi.concepts.build("ecoli_k12", "prokaryote")
 
-Sub-packages follow the data flow: ``datasets`` -> ``io`` -> ``concepts`` ->
+Sub-packages follow the data flow: ``datasets`` -> ``io`` -> ``annotate`` -> ``concepts`` ->
 ``models`` -> ``acts`` -> ``sae`` -> ``features`` -> ``align`` -> ``rank`` ->
 ``export`` / ``pl`` / ``view`` / ``report``.  They are imported on first use, so
 ``import genointerp`` stays fast and never touches the network.
@@ -24,6 +24,7 @@ _SUBMODULES = (
     "errors",
     "io",
     "datasets",
+    "annotate",
     "concepts",
     "models",
     "acts",
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from . import (  # noqa: F401
         acts,
         align,
+        annotate,
         concepts,
         datasets,
         errors,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,16 @@ def _isolated_cache(tmp_path_factory):
     patch.setenv("GENOINTERP_OFFLINE", "1")
     yield cache
     patch.undo()
+
+
+def require_program(name: str, package: str) -> None:
+    """Skip a test whose Debian program is missing; under CI=true (where .ci/run installs it)
+    fail instead."""
+    if shutil.which(name) is None:
+        message = f"the program {name} is not installed: apt-get install {package}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from genointerp.annotate import ANNOTATORS, AnnotatorUnavailableError, annotate,
 from genointerp.datasets import load
 from genointerp.errors import GenomeFormatError
 from genointerp.io import Genome
+from tests.conftest import require_program
 
 CONTIG = "NC_000913.3"
 SLICE = (2_600_000, 2_950_000)  # holds the rrnG operon, ssrA, tRNAs and both CRISPR arrays
@@ -36,6 +37,7 @@ def ecoli_k12(mirror):
 @pytest.fixture(scope="module")
 def whole(ecoli_k12, tmp_path_factory):
     """The four fast annotators on the whole genome, run once."""
+    require_program("pilercr", "pilercr")
     genome, _ = ecoli_k12
     tools = ["prodigal", "aragorn", "barrnap", "pilercr"]
     return annotate(genome, tools, cache_dir=tmp_path_factory.mktemp("annotate-whole"))
@@ -160,6 +162,7 @@ def test_crispr_arrays_match_the_two_curated(ecoli_k12, whole):
 
 
 def test_terminators_follow_genes(piece, piece_cache):
+    require_program("transterm", "transtermhp")
     genome, curated = piece
     terms = annotate(genome, ["transtermhp"], cache_dir=piece_cache)
     assert len(terms) > 100 and (terms[names.SCORE] >= 76).all()
@@ -172,6 +175,8 @@ def test_terminators_follow_genes(piece, piece_cache):
 
 
 def test_outputs_are_cached_and_deterministic(piece, piece_cache, tmp_path, caplog):
+    require_program("transterm", "transtermhp")
+    require_program("pilercr", "pilercr")
     genome, _ = piece
     first = annotate(genome, cache_dir=piece_cache, progress=True)
     files = sorted(piece_cache.rglob("*.gff3"))

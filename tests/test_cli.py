@@ -171,7 +171,9 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     assert (tmp_path / "demo" / "concepts.h5").is_file()
     summary = (tmp_path / "demo" / "concepts_summary.tsv").read_text()
     assert "\ntrna\t" in summary
-    assert len(list((tmp_path / "demo" / "bed").glob("*.bed"))) == 26
+    n_concepts = len(gi.concepts.load_catalog("prokaryote").concepts)  # curated, annotators, motifs
+    assert n_concepts >= 38 and "\nterminator\t" in summary and "\nchi_site\t" in summary
+    assert len(list((tmp_path / "demo" / "bed").glob("*.bed"))) == n_concepts
     with gi.acts.ActivationStore(tmp_path / "demo" / "activations.h5") as store:
         assert store.complete and store.n_positions == 2 * 4_641_652
         assert store.model_id.startswith("tiny:genointerp-tiny")
@@ -189,13 +191,14 @@ def test_demo_runs_on_ecoli(mirror, tmp_path, capsys):
     assert 0.2 < recovered <= 1.0
     # alignment and ranking ran on the whole genome with the demo SAE
     alignment = gi.align.Alignment.read(tmp_path / "demo" / "alignment")
-    assert len(alignment.concepts) == 26 and alignment.counts.positions.sum() == 2 * 4_641_652
+    assert len(alignment.concepts) == n_concepts
+    assert alignment.counts.positions.sum() == 2 * 4_641_652
     cds = alignment.concepts.set_index("concept").loc["cds"]
     assert cds["single_test_element_f1"] > 0.3  # the model reads coding sequence
     import anndata as ad
 
     catalog = ad.read_h5ad(tmp_path / "demo" / "catalog" / "catalog.h5ad")
-    assert catalog.shape == (4 * 96, 26) and "decoder" in catalog.obsm
+    assert catalog.shape == (4 * 96, n_concepts) and "decoder" in catalog.obsm
     assert "rank ecoli_k12: ->" in printed
     # tracks, viewer and report: the best 5 known + 5 candidates, as the demo was told
     import json
