@@ -7,8 +7,9 @@
 >>> table = gi.align.choose(counts)        # threshold on validation, scores on test
 """
 
+from .._stats import benjamini_hochberg
 from ._counts import DEFAULT_FRACTIONS, RESOLUTION, AlignmentCounts, count, threshold_table
-from ._null import benjamini_hochberg, shift_test
+from ._null import shift_test
 from ._pipeline import Alignment, align, transfer
 from ._probe import probe
 from ._score import METRICS, best_per_concept, best_per_feature, choose, scores

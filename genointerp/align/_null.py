@@ -164,20 +164,3 @@ def _midpoints(starts, ends, inverse, n) -> np.ndarray:
     np.minimum.at(lo, inverse, starts)
     np.maximum.at(hi, inverse, ends)
     return (lo + hi) // 2
-
-
-def benjamini_hochberg(p_values) -> np.ndarray:
-    """FDR q-values (Benjamini & Hochberg 1995); NaN stays NaN."""
-    p = np.asarray(p_values, dtype=float)
-    q = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return q
-    order = np.argsort(p[ok])
-    ranked = p[ok][order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(ranked, 1.0)
-    q[ok] = out
-    return q

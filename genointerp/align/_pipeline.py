@@ -15,10 +15,11 @@ from tqdm.auto import tqdm
 from .. import __version__
 from .._atomic import atomic_path
 from .._filekind import unreadable_hdf5, wrong_kind
+from .._stats import benjamini_hochberg
 from ..errors import StoreVersionError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
 from ._counts import DEFAULT_FRACTIONS, RESOLUTION, AlignmentCounts, count, source_scale
-from ._null import N_SHIFTS, benjamini_hochberg, shift_test
+from ._null import N_SHIFTS, shift_test
 from ._positions import ConceptArrays, GenomeIndex, collect, indicator
 from ._score import best_per_concept, best_per_feature, choose
 from ._splits import BlockSplit, WholeSplit

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .._stats import benjamini_hochberg
 from .._textio import decode_line, iter_lines
 from ..errors import InputFormatError
 
@@ -687,15 +688,6 @@ def _best_per_target(index: _Index, strand: int, orders: np.ndarray) -> np.ndarr
     return np.maximum.reduceat(_alignment_scores(index, strand, orders), index.starts, axis=1)
 
 
-def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    n = len(p_values)
-    order = np.argsort(p_values, kind="stable")
-    ranked = p_values[order] * n / np.arange(1, n + 1)
-    q_values = np.empty(n)
-    q_values[order] = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
-    return q_values
-
-
 def _result_frame(
     motifs: Sequence[Motif],
     score: np.ndarray,
@@ -711,7 +703,7 @@ def _result_frame(
             "score": np.asarray(score, dtype=np.float64),
             "p_value": np.asarray(p_value, dtype=np.float64),
             "e_value": np.asarray(p_value, dtype=np.float64) * len(motifs),
-            "q_value": _benjamini_hochberg(np.asarray(p_value, dtype=np.float64)),
+            "q_value": benjamini_hochberg(np.asarray(p_value, dtype=np.float64)),
             "offset": np.asarray(offset, dtype=np.int64),
             "orientation": np.where(np.asarray(strand) == 0, "+", "-"),
             "overlap": np.asarray(overlap, dtype=np.int64),

@@ -49,10 +49,10 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_path
+from .._stats import benjamini_hochberg
 from ..names import FEATURE_CLASSES
 from ._motifs import (
     Motif,
-    _benjamini_hochberg,
     comparisons,
     information_content,
     pwm_from_sites,
@@ -361,7 +361,7 @@ def _matches(order, pwms, motifs, method: str) -> pd.DataFrame:
                 "jaspar_id": motifs[best].id,
                 "jaspar_name": motifs[best].name,
                 "jaspar_p": float(p_value[best]),
-                "jaspar_q": float(_benjamini_hochberg(np.asarray(p_value, float))[best]),
+                "jaspar_q": float(benjamini_hochberg(np.asarray(p_value, float))[best]),
                 "offset": int(offset[best]),
                 "orientation": "+" if strand[best] == 0 else "-",
                 "overlap": int(overlap[best]),
@@ -388,7 +388,7 @@ def _motif_matches(candidates, pwms, known: list[Motif], background, settings) -
         return pd.DataFrame(columns=columns).astype({"motif_p": float, "motif_q": float})
     raw = comparisons(list(cores.values()), known, background=background, method=settings.compare)
     p_values = np.stack([r[1] for r in raw])  # (candidates, motifs)
-    q_values = _benjamini_hochberg(p_values.ravel()).reshape(p_values.shape)
+    q_values = benjamini_hochberg(p_values.ravel()).reshape(p_values.shape)
     best = np.array([np.lexsort((-r[0], r[1]))[0] for r in raw])
     rows = np.arange(len(best))
     return pd.DataFrame(
