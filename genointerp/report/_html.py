@@ -216,6 +216,9 @@ def _feature_card(data, row: dict) -> str:
     ]
     if row.get("class") == "candidate_novel":
         facts.insert(0, ("novelty", row.get("novelty")))
+    if row.get("known_by") == "motif":  # a candidate whose logo matches a known motif
+        match = f"{row.get('motif_match')} (TOMTOM q = {_fmt(row.get('motif_q'))})"
+        facts.insert(1, ("known by its logo matching", match))
     if isinstance(row.get("jaspar_id"), str):
         facts.append(
             (

@@ -29,6 +29,7 @@ COLUMNS = (
     "feature",
     "class",
     "best_concept",
+    "known_by",
     "test_element_f1",
     "q_value",
     "novelty",
@@ -52,6 +53,8 @@ COLUMNS = (
     "jaspar_name",
     "jaspar_p",
     "jaspar_q",
+    "motif_match",
+    "motif_q",
 )
 # classes whose features get the most sites listed; the others get a few
 _FOCUS = ("known", "candidate_novel")
