@@ -64,7 +64,13 @@ def register(sub) -> None:
     genome = rank.add_mutually_exclusive_group(required=True)
     genome.add_argument("--dataset", help="data set whose genome was encoded")
     genome.add_argument("--genome", type=Path, help="genome file that was encoded")
-    rank.add_argument("--motifs", type=Path, help="MEME motif file (e.g. JASPAR) to match")
+    rank.add_argument(
+        "--motifs",
+        default="jaspar2024_core",
+        help="motifs compared with the features' logos, and the background of the comparison "
+        "with motif concepts: a MEME file or a data set name (default: jaspar2024_core); "
+        "'' for none",
+    )
     rank.add_argument("--sae", type=Path, help="SAE directory: decoder directions in obsm")
     rank.add_argument("--known-f1", type=float, default=0.5)
     rank.add_argument("--alpha", type=float, default=0.05)
@@ -165,7 +171,7 @@ def _rank(args: argparse.Namespace) -> int:
         genome,
         tracks,
         settings=settings,
-        motifs=args.motifs,
+        motifs=gi.datasets.motif_file(args.motifs),
         decoder=decoder,
         progress=True,
     )

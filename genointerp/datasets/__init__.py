@@ -5,7 +5,7 @@ CI) and from their public URLs otherwise, unless ``$GENOINTERP_OFFLINE`` is set.
 Nothing is downloaded at import.
 """
 
-from ._dataset import Dataset, load
+from ._dataset import Dataset, load, motif_file
 from ._fetch import cached_path, fetch_file, sha256_file, verify
 from ._manifest import ContigSpec, FileSpec, Manifest, get_manifest, list_manifests, read_manifest
 
@@ -19,6 +19,7 @@ __all__ = [
     "get_manifest",
     "list_manifests",
     "load",
+    "motif_file",
     "read_manifest",
     "sha256_file",
     "verify",

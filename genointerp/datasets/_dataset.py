@@ -92,3 +92,24 @@ class Dataset:
 def load(name: str | Path, *, progress: bool = False) -> Dataset:
     """The data set called ``name`` (see ``genointerp data list``) or a manifest path."""
     return Dataset(get_manifest(name), progress=progress)
+
+
+def motif_file(spec: str | Path | None) -> Path | None:
+    """A MEME motif file: ``spec`` itself when it is a file, else the MEME file of the data set
+    it names (JASPAR's non-redundant file for ``jaspar2024_core``); ``None`` for an empty
+    ``spec``, or, with a warning, when the data set's file cannot be fetched (ranking without
+    motif matches is still useful)."""
+    if not spec:
+        return None
+    if Path(spec).is_file():
+        return Path(spec)
+    dataset = load(spec)
+    memes = [f.name for f in dataset.manifest.files if ".meme" in f.name]
+    if not memes:
+        raise DatasetError(f"data set {spec!r} has no MEME motif file. Fix: name a motif data set")
+    preferred = [m for m in memes if "non-redundant" in m]
+    try:
+        return dataset.path((preferred or memes)[0])
+    except DatasetError as err:
+        log.warning("motifs %s unavailable (%s); ranking without motif matches", spec, err)
+        return None

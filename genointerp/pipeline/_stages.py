@@ -361,6 +361,7 @@ def _baselines(ctx: RunContext, g: GenomeConfig, split, tracks) -> None:
 
 def _rank(ctx: RunContext, g: GenomeConfig) -> None:
     from ..align import Alignment
+    from ..datasets import motif_file
     from ..features import FeatureActivations
     from ..rank import CLASSES, RankSettings, rank
     from ..sae import load_sae
@@ -374,7 +375,7 @@ def _rank(ctx: RunContext, g: GenomeConfig) -> None:
         ctx.genome(g)[0],
         ctx.tracks(g),
         settings=RankSettings(known_f1=r.known_f1, alpha=r.alpha),
-        motifs=_motifs(r.motifs),
+        motifs=motif_file(r.motifs),
         decoder=sae.W_dec.detach().numpy(),
         progress=ctx.progress,
     )
@@ -384,26 +385,6 @@ def _rank(ctx: RunContext, g: GenomeConfig) -> None:
         f"rank {g.name}: -> {folder / 'catalog'} (catalog.h5ad, TSVs, logos): "
         + ", ".join(f"{k} {counts.get(k, 0)}" for k in CLASSES)
     )
-
-
-JASPAR_MEME = "JASPAR2024_CORE_non-redundant_all_taxa.meme.gz"
-
-
-def _motifs(spec: str):
-    """The motif file of ``rank.motifs``: a MEME path, a data set, or ``None``."""
-    if not spec:
-        return None
-    if Path(spec).is_file():
-        return Path(spec)
-    from ..datasets import load
-
-    dataset = load(spec)
-    memes = [f.name for f in dataset.manifest.files if ".meme" in f.name]
-    try:
-        return dataset.path(JASPAR_MEME if JASPAR_MEME in memes else memes[0])
-    except Exception as err:  # ranking without motif matches is still useful
-        log.warning("motifs %s unavailable (%s); ranking without motif matches", spec, err)
-        return None
 
 
 def _export(ctx: RunContext, g: GenomeConfig) -> None:
