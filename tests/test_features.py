@@ -97,6 +97,26 @@ def test_killed_encoding_resumes_to_the_same_file(setup, monkeypatch):
     assert resumed.stats.positions == whole.stats.positions == 2 * N
 
 
+def test_encoding_killed_while_writing_its_statistics_resumes(setup, monkeypatch):
+    """The final 'stats' group may exist half written when the job dies; a rerun rewrites it."""
+    tmp, store, sae_dir, _ = setup
+    whole = gi.features.encode(store, sae_dir, tmp / "whole2.h5", batch_rows=500)
+    real = _encode.FeatureStats.to_group
+
+    def dies_after_creating(self, group):
+        if group.name == "/stats":
+            raise KeyboardInterrupt  # the group exists, its datasets do not
+        return real(self, group)
+
+    monkeypatch.setattr(_encode.FeatureStats, "to_group", dies_after_creating)
+    with pytest.raises(KeyboardInterrupt):
+        gi.features.encode(store, sae_dir, tmp / "late.h5", batch_rows=500)
+    monkeypatch.setattr(_encode.FeatureStats, "to_group", real)
+    resumed = gi.features.encode(store, sae_dir, tmp / "late.h5", batch_rows=500)
+    for name in ("count_plus", "count_minus", "lag1", "lag3", "hist", "max"):
+        np.testing.assert_array_equal(getattr(resumed.stats, name), getattr(whole.stats, name))
+
+
 def test_mismatched_sae_is_refused(setup):
     tmp, store, _, _ = setup
     sae = build_sae(SAEConfig(architecture="topk", d_sae=F, k=4), D)

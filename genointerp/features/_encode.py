@@ -267,6 +267,9 @@ class _Ledger:
         self.h5.flush()
 
     def finish(self) -> None:
+        """Write the final statistics; a run killed while writing them rewrites them."""
+        if "stats" in self.h5:
+            del self.h5["stats"]
         self.stats.to_group(self.h5.create_group("stats"))
 
 
