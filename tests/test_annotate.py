@@ -35,12 +35,12 @@ def ecoli_k12(mirror):
 
 
 @pytest.fixture(scope="module")
-def whole(ecoli_k12, tmp_path_factory):
+def whole(ecoli_k12):
     """The four fast annotators on the whole genome, run once."""
     require_program("pilercr", "pilercr")
     genome, _ = ecoli_k12
     tools = ["prodigal", "aragorn", "barrnap", "pilercr"]
-    return annotate(genome, tools, cache_dir=tmp_path_factory.mktemp("annotate-whole"))
+    return annotate(genome, tools)  # the session's cache: later E. coli builds reuse it
 
 
 @pytest.fixture(scope="module")
