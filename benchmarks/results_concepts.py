@@ -20,24 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results import stage  # benchmarks/results.py: a cached, timed stage
 
 import genointerp as gi
 
 ECOLI, OTHER = "ecoli_k12", "streptococcus_pyogenes_m1"
-
-
-def stage(path: Path, what: str, fn) -> None:
-    if path.exists():
-        print(f"[cached] {what}: {path}")
-        return
-    t = time.perf_counter()
-    fn()
-    print(f"[{time.perf_counter() - t:7.1f} s] {what}: {path}", flush=True)
 
 
 def main() -> None:

@@ -91,13 +91,11 @@ def build(
     wanted = full.subset(list(concepts)) if concepts is not None else full
     asked, named = _annotators(wanted, annotate)
     options = {"translation_table": translation_table, "kingdom": kingdom or "bac"}
-    rows = _Rows(_as_table(annotations, genome), asked)
-    if asked or named:
-        rows = _Rows(rows.base, asked, _run_annotators(genome, asked, named, progress, **options))
-    derived: dict[str, pd.DataFrame] = {}
+    found = _run_annotators(genome, asked, named, progress, **options) if asked or named else None
+    rows = _Rows(_as_table(annotations, genome), asked, found)
+    derived: dict[str, pd.DataFrame] = {}  # a motif's 'within' region is derived on demand
     pieces = []
-    order = sorted(wanted.concepts, key=lambda spec: spec.motif is not None)  # motifs last
-    for spec in tqdm(order, desc="concepts", disable=not progress):
+    for spec in tqdm(wanted.concepts, desc="concepts", disable=not progress):
         parts = _parts(spec, full, rows, genome, derived)
         if parts.empty:
             hint = "" if spec.motif else empty_concept_hint(spec, rows.table(spec))
@@ -108,8 +106,6 @@ def build(
                 f". {hint}" if hint else "",
             )
         pieces.append(parts.assign(**{names.CONCEPT: spec.name}))
-    index = {spec.name: i for i, spec in enumerate(wanted.concepts)}
-    pieces.sort(key=lambda p: index[p[names.CONCEPT].iat[0]] if len(p) else -1)
     intervals = pd.concat(pieces, ignore_index=True)
     intervals = intervals[[names.CONCEPT, *intervals.columns.drop([names.CONCEPT, names.PHASE])]]
     return ConceptTracks(
@@ -127,9 +123,8 @@ class _Rows:
     annotators asked for, plus those of the annotators the concept itself names."""
 
     def __init__(self, base: pd.DataFrame, asked: list[str], found: pd.DataFrame | None = None):
-        found = found if found is not None else pd.DataFrame({names.ANNOTATOR: []})
-        self.found = found
-        self.base = base
+        self.found = found if found is not None else pd.DataFrame({names.ANNOTATOR: []})
+        found = self.found
         self._shared = _concat(base, found[found[names.ANNOTATOR].isin(asked)])
         self._asked = set(asked)
         self._tables: dict[tuple[str, ...], pd.DataFrame] = {}
