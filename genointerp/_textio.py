@@ -36,7 +36,7 @@ def open_binary(path: str | Path, error: type[InputFormatError], what: str) -> B
     if path.is_dir():
         raise error(path, f"is a folder, not a {what} file", "give the path of the file itself")
     if path.stat().st_size == 0:
-        raise error(path, f"{what} file is empty", f"give a {what} file with content")
+        raise error(path, f"{what} file is empty", f"give a non-empty {what} file")
     gzipped = is_gzip(path)
     if path.suffix == ".gz" and not gzipped:
         raise error(

@@ -91,8 +91,9 @@ def build(
     wanted = full.subset(list(concepts)) if concepts is not None else full
     asked, named = _annotators(wanted, annotate)
     options = {"translation_table": translation_table, "kingdom": kingdom or "bac"}
+    curated = _as_table(annotations, genome)  # a bad file fails before any annotator runs
     found = _run_annotators(genome, asked, named, progress, **options) if asked or named else None
-    rows = _Rows(_as_table(annotations, genome), asked, found)
+    rows = _Rows(curated, asked, found)
     derived: dict[str, pd.DataFrame] = {}  # a motif's 'within' region is derived on demand
     pieces = []
     for spec in tqdm(wanted.concepts, desc="concepts", disable=not progress):
@@ -145,9 +146,9 @@ def _run_annotators(genome, asked, named, progress, **options) -> pd.DataFrame:
     from ..annotate import AnnotatorUnavailableError, annotate
 
     found = [annotate(genome, asked, progress=progress, **options)] if asked else []
-    for tool in named:
+    for tool in tqdm(named, desc="annotators named by concepts", disable=not progress):
         try:
-            found.append(annotate(genome, [tool], progress=progress, **options))
+            found.append(annotate(genome, [tool], **options))
         except AnnotatorUnavailableError as exc:
             log.warning("concepts that need annotator %s are left empty: %s", tool, exc)
     return pd.concat(found, ignore_index=True) if found else pd.DataFrame({names.ANNOTATOR: []})
