@@ -319,4 +319,3 @@ def _covered(parts: pd.DataFrame, region: pd.DataFrame) -> np.ndarray:
         i = np.searchsorted(starts, s, side="right") - 1
         out[rows] = (i >= 0) & (e <= ends[np.maximum(i, 0)])
     return out
-
