@@ -3,7 +3,8 @@
 No Evo 2 weights and no GPU were available where these were written, so everything
 here except ``test_gpu_real_evo2_7b_forward_shape`` (skipped without CUDA, the evo2
 package and cached weights) checks the adapter against ``StandInEvo2``: a small
-bfloat16 torch model shaped like Evo 2 (``.tokenizer.tokenize``, ``.model.blocks``,
+bfloat16 torch model shaped like Evo 2 (``.tokenizer.tokenize``; ``.model`` with StripedHyena's
+``embedding_layer``, ``blocks``, ``norm`` and ``unembed`` in that order;
 ``__call__(input_ids, return_embeddings, layer_names) -> ((logits, None), embeddings)``).
 They show the adapter drives that interface correctly, not that the real model runs.
 """
@@ -45,27 +46,37 @@ class _Block(nn.Module):
         return z + self.mlp(z), None
 
 
+class _Unembedding(nn.Embedding):
+    """Like vortex's VocabParallelUnembedding: an nn.Embedding whose forward is the head."""
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:  # (batch, pos, d) -> (batch, pos, vocab)
+        return u @ self.weight.T
+
+
 class _Network(nn.Module):
-    def __init__(self) -> None:
+    """StripedHyena's children in its order: embedding_layer, blocks, norm, unembed."""
+
+    def __init__(self, n_blocks: int = N_BLOCKS) -> None:
         super().__init__()
-        self.config = {"hidden_size": D_MODEL, "num_layers": N_BLOCKS, "max_seqlen": MAX_SEQLEN}
+        self.config = {"hidden_size": D_MODEL, "num_layers": n_blocks, "max_seqlen": MAX_SEQLEN}
         self.embedding_layer = nn.Embedding(VOCAB, D_MODEL)
-        self.blocks = nn.ModuleList(_Block(D_MODEL) for _ in range(N_BLOCKS))
+        self.blocks = nn.ModuleList(_Block(D_MODEL) for _ in range(n_blocks))
         self.norm = nn.LayerNorm(D_MODEL)
+        self.unembed = _Unembedding(VOCAB, D_MODEL)
 
     def forward(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, None]:
         h = self.embedding_layer(input_ids)  # (batch, pos, d)
         for block in self.blocks:
             h, _ = block(h)
-        return self.norm(h) @ self.embedding_layer.weight.T, None  # (batch, pos, vocab)
+        return self.unembed(self.norm(h)), None  # (batch, pos, vocab)
 
 
 class StandInEvo2:
     """The call signature of ``evo2.Evo2``; bfloat16 like the real model."""
 
-    def __init__(self) -> None:
+    def __init__(self, n_blocks: int = N_BLOCKS) -> None:
         torch.manual_seed(0)
-        self.model = _Network().to(torch.bfloat16).eval()
+        self.model = _Network(n_blocks).to(torch.bfloat16).eval()
         self.tokenizer = _ByteTokenizer()
         self.calls: list[dict] = []
 
@@ -137,14 +148,43 @@ def test_interface_tokens_are_upper_case_bytes_one_per_nucleotide(adapter):
     assert torch.equal(lower, upper)
 
 
-def test_interface_layer_names_are_blocks_and_deeper_paths(adapter):
-    assert adapter.layers == ["blocks.0", "blocks.1", "blocks.2"]
+def test_interface_layer_names_are_in_depth_order_and_deeper_paths_work(adapter):
+    assert adapter.layers == ["embedding_layer", "blocks.0", "blocks.1", "blocks.2", "norm"]
+    assert adapter.blocks == ["blocks.0", "blocks.1", "blocks.2"]
     with pytest.raises(gi.models.LayerError, match="blocks.99") as err:
         adapter.run("ACGT", "blocks.99")
-    assert "valid layers are blocks.0, blocks.1, blocks.2" in str(err.value)
+    assert "valid layers are embedding_layer, blocks.0, blocks.1, blocks.2, norm" in str(err.value)
     assert adapter.check_layers("blocks.1") == ["blocks.1"]
     deep = adapter.run("ACGTACGT", "blocks.2.mlp.2").activations["blocks.2.mlp.2"]
     assert deep.shape == (1, 8, D_MODEL)
+
+
+def test_interface_layer_i_is_the_output_of_the_ith_module_in_the_forward(adapter, standin):
+    seq = _random_seq(24)
+    out = adapter.run(seq, adapter.layers)
+    network = standin.model
+    with torch.no_grad():  # the stand-in's forward, step by step
+        h = network.embedding_layer(torch.tensor([standin.tokenizer.tokenize(seq)]))
+        expected = [h]
+        for block in network.blocks:
+            h, _ = block(h)
+            expected.append(h)
+        expected.append(network.norm(h))
+    assert len(expected) == len(adapter.layers) == 5
+    for name, h in zip(adapter.layers, expected, strict=True):
+        assert torch.equal(out.activations[name], h.float()), name
+
+
+@pytest.mark.parametrize(
+    ("n_blocks", "default"),
+    [(1, "blocks.0"), (2, "blocks.1"), (3, "blocks.1"), (13, "blocks.6"), (32, "blocks.16")],
+)
+def test_interface_default_layer_is_the_middle_block(n_blocks, default):
+    adapter = gi.models.Evo2Adapter.from_module(StandInEvo2(n_blocks), device="cpu")
+    blocks = [f"blocks.{i}" for i in range(n_blocks)]
+    assert adapter.layers == ["embedding_layer", *blocks, "norm"]
+    assert adapter.default_layer == default
+    assert adapter.run("ACGTAC", default).activations[default].shape == (1, 6, D_MODEL)
 
 
 def test_interface_description_and_context_limit(adapter):
@@ -220,7 +260,11 @@ def test_gpu_real_evo2_7b_forward_shape(monkeypatch):
         model = gi.models.load_model("evo2", "evo2_7b", context_length=8192)
     except (FileNotFoundError, OfflineModeIsEnabled) as err:
         pytest.skip(f"evo2_7b weights are not in the local Hugging Face cache: {err}")
-    out = model.run([_random_seq(128)] * 2, "blocks.26")
+    assert model.layers == ["embedding_layer", *(f"blocks.{i}" for i in range(32)), "norm"]
+    assert model.default_layer == "blocks.16"
+    out = model.run([_random_seq(128)] * 2, ["embedding_layer", "blocks.26", "norm"])
+    for name in ("embedding_layer", "norm"):
+        assert out.activations[name].shape == (2, 128, 4096)
     assert out.activations["blocks.26"].shape == (2, 128, 4096)
     assert out.activations["blocks.26"].dtype == torch.float32
     assert out.logits.shape[:2] == (2, 128)

@@ -55,19 +55,25 @@ def esm_dir(tmp_path_factory):
     return directory
 
 
-@pytest.fixture(scope="module")
-def char_dir(tmp_path_factory):
-    """GPT2LMHeadModel over single nucleotides; a fast WordLevel tokenizer that adds <bos>."""
-    directory = tmp_path_factory.mktemp("char")
+def _char_tokenizer():
+    """A fast WordLevel tokenizer over single nucleotides that adds <bos>."""
     vocab = {token: i for i, token in enumerate(CHAR_VOCAB)}
     core = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = tokenizers.pre_tokenizers.Split("", "isolated")  # one per character
     core.post_processor = tokenizers.processors.TemplateProcessing(
         single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])]
     )
-    tokenizer = transformers.PreTrainedTokenizerFast(
+    return transformers.PreTrainedTokenizerFast(
         tokenizer_object=core, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>"
     )
+
+
+@pytest.fixture(scope="module")
+def char_dir(tmp_path_factory):
+    """GPT2LMHeadModel over single nucleotides; a fast WordLevel tokenizer that adds <bos>."""
+    directory = tmp_path_factory.mktemp("char")
+    tokenizer = _char_tokenizer()
+    vocab = tokenizer.get_vocab()
     config = transformers.GPT2Config(
         vocab_size=len(vocab),
         n_embd=32,
@@ -195,24 +201,104 @@ def test_codes_are_read_upper_case_with_anything_else_as_n(char):
     lower.activations["transformer.h.0"].add_(1)  # an ordinary tensor, not an inference-mode one
 
 
-def test_layer_names_and_unknown_layer(esm, char):
+def test_layer_names_in_depth_order_and_unknown_layer(esm, char):
     assert esm.layers == [
+        "esm.embeddings",
         "esm.encoder.layer.0",
         "esm.encoder.layer.1",
-        "esm.embeddings",
         "esm.encoder.emb_layer_norm_after",
     ]
+    assert esm.blocks == ["esm.encoder.layer.0", "esm.encoder.layer.1"]
+    assert esm.default_layer == "esm.encoder.layer.1"
     assert char.layers == [
+        "transformer.wte",
         "transformer.h.0",
         "transformer.h.1",
-        "transformer.wte",
         "transformer.ln_f",
     ]
+    assert char.default_layer == "transformer.h.1"  # the middle block, not the embedding
     with pytest.raises(gi.models.LayerError, match="did you mean 'transformer.h.1'") as err:
         char.run("ACGT", "transformer.h.11")
     assert "transformer.ln_f" in str(err.value)
     deeper = char.run("ACGTAC", "transformer.h.0.mlp").activations["transformer.h.0.mlp"]
     assert deeper.shape == (1, 6, 32)
+
+
+# Three-block models of other families: config class, model class and the layers expected in
+# depth order (embedding, blocks, final norm if the family has one). Mistral's config defaults
+# to 8 key/value heads, so every config is given 2 (families without the field ignore it).
+ARCHITECTURES = {
+    "bert": (  # DNABERT style: no final norm, each block ends in its own
+        "BertConfig",
+        "BertForMaskedLM",
+        ["bert.embeddings", "bert.encoder.layer.0", "bert.encoder.layer.1", "bert.encoder.layer.2"],
+    ),
+    "roberta": (
+        "RobertaConfig",
+        "RobertaForMaskedLM",
+        [
+            *["roberta.embeddings", "roberta.encoder.layer.0", "roberta.encoder.layer.1"],
+            "roberta.encoder.layer.2",
+        ],
+    ),
+    "llama": (
+        "LlamaConfig",
+        "LlamaForCausalLM",
+        [
+            *["model.embed_tokens", "model.layers.0", "model.layers.1", "model.layers.2"],
+            "model.norm",
+        ],
+    ),
+    "mistral": (
+        "MistralConfig",
+        "MistralForCausalLM",
+        [
+            *["model.embed_tokens", "model.layers.0", "model.layers.1", "model.layers.2"],
+            "model.norm",
+        ],
+    ),
+    "gpt_neox": (
+        "GPTNeoXConfig",
+        "GPTNeoXForCausalLM",
+        [
+            *["gpt_neox.embed_in", "gpt_neox.layers.0", "gpt_neox.layers.1", "gpt_neox.layers.2"],
+            "gpt_neox.final_layer_norm",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("family", ARCHITECTURES)
+def test_layers_of_each_family_are_in_depth_order(family, tmp_path):
+    config_name, model_name, expected = ARCHITECTURES[family]
+    model_cls = getattr(transformers, model_name)
+    tokenizer = _char_tokenizer()
+    config = getattr(transformers, config_name)(
+        vocab_size=len(CHAR_VOCAB),
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model_cls(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    model = gi.models.load_model("hf", str(tmp_path))
+    assert model.layers == expected
+    assert model.blocks == [name for name in expected if name[-1].isdigit()]
+    assert model.default_layer == expected[2]  # the middle one of three blocks
+    seq = "ACGTNACGGTTACA"
+    out = model.run(seq, model.layers)
+    # hidden_states: the embedding's output, each block's, the last one after the final norm;
+    # so layer i is hidden state i, and the last layer is the last hidden state
+    hidden = _reference(model_cls, tmp_path, seq).hidden_states
+    assert len(hidden) == 4
+    for i, name in enumerate(expected[:3]):
+        torch.testing.assert_close(out.activations[name][0], hidden[i][0, 1:])  # after <bos>
+    torch.testing.assert_close(out.activations[expected[-1]][0], hidden[-1][0, 1:])
 
 
 def test_description_and_context_length_rule(esm, esm_dir, char):

@@ -127,7 +127,25 @@ class Adapter(ABC):
     @property
     @abstractmethod
     def layers(self) -> list[str]:
-        """Valid layer names: the model's own module paths, e.g. ``blocks.3``."""
+        """Layer names in depth order: the embedding(s), the blocks, then the final norm.
+
+        Names are the model's own module paths, e.g. ``embed``, ``blocks.3``, ``norm``.
+        """
+
+    @property
+    def blocks(self) -> list[str]:
+        """The model's main stack of blocks in depth order, a sub-list of :attr:`layers`.
+
+        By default the layers named ``<prefix>.<i>`` under the prefix that numbers most of
+        them (``blocks.0`` ... ``blocks.9`` for the built-in model); adapters that know their
+        block list override this.
+        """
+        groups: dict[str, list[str]] = {}
+        for layer in self.layers:
+            prefix, _, index = layer.rpartition(".")
+            if prefix and index.isdigit():
+                groups.setdefault(prefix, []).append(layer)
+        return max(groups.values(), key=len, default=[])
 
     _device: torch.device = torch.device("cpu")
     _dtype: torch.dtype = torch.float32
@@ -184,8 +202,18 @@ class Adapter(ABC):
 
     @property
     def default_layer(self) -> str:
-        """The layer extracted when none is named: the middle of :attr:`layers`."""
-        return self.layers[len(self.layers) // 2]
+        """The layer extracted when none is named: the middle block by depth.
+
+        ``blocks[len(blocks) // 2]`` (``blocks.5`` of 10 blocks, ``blocks.6`` of 13); the
+        middle of :attr:`layers` when the model has no block list.
+        """
+        choices = self.blocks or self.layers
+        if not choices:
+            raise GenointerpError(
+                f"model {self.model_id or self.name!r} lists no layers, so it has no default "
+                "layer. Fix: name a module path of the model as the layer"
+            )
+        return choices[len(choices) // 2]
 
     @property
     def default_window(self) -> int:

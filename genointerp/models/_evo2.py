@@ -66,6 +66,23 @@ def _broken_install(err: ImportError) -> GenointerpError:
     )
 
 
+def _depth_order(network: nn.Module, blocks: list[str]) -> list[str]:
+    """Embedding modules registered before ``blocks``, the blocks, then norms registered after.
+
+    StripedHyena registers ``embedding_layer``, ``blocks``, ``norm`` (absent when the config
+    turns the final norm off), ``unembed`` in that order, and calls each in its forward.
+    """
+    before, after, past = [], [], False
+    for name, child in network.named_children():
+        if name == "blocks":
+            past = True
+        elif not past and isinstance(child, nn.Embedding):
+            before.append(name)
+        elif past and "Norm" in type(child).__name__:
+            after.append(name)
+    return [*before, *blocks, *after]
+
+
 @register_adapter("evo2")
 def load_evo2(
     path: str | None = None,
@@ -129,7 +146,8 @@ def load_evo2(
 class Evo2Adapter(Adapter):
     """An ``evo2.Evo2`` object (or anything with its call signature) speaking nucleotides.
 
-    ``layers`` are ``blocks.0`` ... ``blocks.<n-1>``; deeper module paths under
+    ``layers`` are in depth order: the token embedding (``embedding_layer``), ``blocks.0``
+    ... ``blocks.<n-1>``, then the final norm (``norm``); deeper module paths under
     ``evo2_model.model`` (e.g. ``blocks.28.mlp.l3``) are accepted too.
     """
 
@@ -153,7 +171,8 @@ class Evo2Adapter(Adapter):
         self._device = device
         self._dtype = dtype
         network = module.model
-        self._layers = [f"blocks.{i}" for i in range(len(network.blocks))]
+        self._blocks = [f"blocks.{i}" for i in range(len(network.blocks))]
+        self._layers = _depth_order(network, self._blocks)
         self._named_modules = {name for name, _ in network.named_modules() if name}
 
     @classmethod
@@ -200,6 +219,11 @@ class Evo2Adapter(Adapter):
     @property
     def layers(self) -> list[str]:
         return list(self._layers)
+
+    @property
+    def blocks(self) -> list[str]:
+        """``blocks.0`` ... ``blocks.<n-1>``."""
+        return list(self._blocks)
 
     def accepts_layer(self, layer: str) -> bool:
         """Any module path of the model, not only the blocks :attr:`layers` lists."""

@@ -258,9 +258,9 @@ def _check_tokenizer(tokenizer, source: str) -> None:
 class HFAdapter(Adapter):
     """A ``transformers`` model with its tokenizer, speaking nucleotides.
 
-    ``layers`` lists the blocks of the model's main layer list, then its embedding
-    and final norm modules; any other module path of ``model.named_modules()`` whose
-    output is ``(batch, tokens, d)`` is accepted too.
+    ``layers`` lists the model's layers in depth order: its embedding module, the blocks
+    of its main layer list (:attr:`blocks`), then its final norm; any other module path of
+    ``model.named_modules()`` whose output is ``(batch, tokens, d)`` is accepted too.
 
     ``context_length`` is ``(max_tokens - special_tokens) * k``: ``max_tokens`` is the
     smaller of the config's position limit (less ``pad_token_id + 1`` for ESM/RoBERTa,
@@ -285,7 +285,7 @@ class HFAdapter(Adapter):
         config = model.config
         self.d_model = _config_int(config, "hidden_size", "n_embd", "d_model") or 0
         self._named_modules = {name: module for name, module in model.named_modules() if name}
-        self._layers = self._find_layers(config)
+        self._layers, self._blocks = self._find_layers(config)
         self._max_tokens = self._find_max_tokens(config)
         n_special = tokenizer.num_special_tokens_to_add(pair=False)
         k = self._kmer_size()
@@ -306,11 +306,17 @@ class HFAdapter(Adapter):
         return list(self._layers)
 
     @property
+    def blocks(self) -> list[str]:
+        """The entries of the model's main layer list, e.g. ``transformer.h.0`` ..."""
+        return list(self._blocks)
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _find_layers(self, config) -> list[str]:
-        """Blocks of the main ModuleList, then the embedding and final norm modules."""
+    def _find_layers(self, config) -> tuple[list[str], list[str]]:
+        """Layers in depth order (embedding, blocks of the main ModuleList, final norm) and
+        the blocks among them."""
         n_layers = _config_int(config, "num_hidden_layers", "n_layer", "num_layers")
         lists = [
             (name, module)
@@ -318,19 +324,18 @@ class HFAdapter(Adapter):
             if isinstance(module, nn.ModuleList) and len(module) > 0
         ]
         if not lists:
-            return []
+            return [], []
         matching = [item for item in lists if len(item[1]) == n_layers]
-        list_name, blocks = matching[0] if matching else max(lists, key=lambda item: len(item[1]))
-        layers = [f"{list_name}.{i}" for i in range(len(blocks))]
-        layers += self._embedding_name()
+        list_name, modules = matching[0] if matching else max(lists, key=lambda item: len(item[1]))
+        blocks = [f"{list_name}.{i}" for i in range(len(modules))]
         parent = list_name.rpartition(".")[0]
         prefix = f"{parent}." if parent else ""
-        after = False  # final norms come after the layer list in their parent
+        norms, after = [], False  # final norms come after the layer list in their parent
         for child, module in self.model.get_submodule(parent).named_children():
             after = after or prefix + child == list_name
             if after and "Norm" in type(module).__name__:
-                layers.append(prefix + child)
-        return layers
+                norms.append(prefix + child)
+        return [*self._embedding_name(), *blocks, *norms], blocks
 
     def _embedding_name(self) -> list[str]:
         try:
