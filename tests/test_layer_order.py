@@ -1,7 +1,8 @@
 """Layers in depth order and the middle block as the default layer, for every adapter.
 
 The Hugging Face families and Evo 2 are tested with their adapters (test_models_hf.py,
-test_models_evo2.py); here the rule in the base class and the built-in model.
+test_models_evo2.py); here the rule in the base class, the built-in model and the
+``genointerp extract --list-layers`` flag.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import genointerp as gi
+from genointerp.cli import main
 from genointerp.errors import GenointerpError
 from genointerp.models import Adapter, ModelOutput, Tokens
 
@@ -71,3 +73,35 @@ def test_builtin_architecture_with_13_blocks_defaults_to_blocks_6():
     assert model.layers[0] == "embed" and model.layers[-1] == "norm"
     assert model.layers[1:-1] == model.blocks == [f"blocks.{i}" for i in range(13)]
     assert model.default_layer == "blocks.6"
+
+
+def test_cli_list_layers_prints_depth_order_and_marks_the_default(capsys, tmp_path):
+    assert main(["extract", "--list-layers"]) == 0  # no --dataset/--genome or -o needed
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "embed",
+        *(f"blocks.{i}" for i in range(5)),
+        "blocks.5  (default)",
+        *(f"blocks.{i}" for i in range(6, 10)),
+        "norm",
+    ]
+    weights = tmp_path / "random"
+    assert main(["lm", "random", "-o", str(weights)]) == 0
+    capsys.readouterr()
+    assert main(["extract", "--list-layers", "--model", "tiny", "--weights", str(weights)]) == 0
+    assert capsys.readouterr().out.splitlines() == lines
+    assert not list(tmp_path.glob("*.h5"))  # nothing extracted
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-o", "x.h5"], "one of the arguments --dataset --genome is required"),
+        (["--dataset", "ecoli_k12"], "the following arguments are required: -o/--output"),
+    ],
+)
+def test_cli_extract_without_list_layers_still_needs_a_genome_and_an_output(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["extract", *argv])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err

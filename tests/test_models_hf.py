@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import genointerp as gi
+from genointerp.cli import main
 from genointerp.errors import GenointerpError
 
 transformers = pytest.importorskip("transformers")
@@ -299,6 +300,17 @@ def test_layers_of_each_family_are_in_depth_order(family, tmp_path):
     for i, name in enumerate(expected[:3]):
         torch.testing.assert_close(out.activations[name][0], hidden[i][0, 1:])  # after <bos>
     torch.testing.assert_close(out.activations[expected[-1]][0], hidden[-1][0, 1:])
+
+
+def test_cli_lists_the_layers_of_a_hf_model_in_depth_order(char_dir, capsys):
+    argv = ["extract", "--list-layers", "--model", "hf", "--weights", str(char_dir)]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "transformer.wte",
+        "transformer.h.0",
+        "transformer.h.1  (default)",
+        "transformer.ln_f",
+    ]
 
 
 def test_description_and_context_length_rule(esm, esm_dir, char):

@@ -29,7 +29,7 @@ def register(sub) -> None:
     extract = sub.add_parser(
         "extract", help="run a DNA model over a genome and store activations (HDF5)"
     )
-    source = extract.add_mutually_exclusive_group(required=True)
+    source = extract.add_mutually_exclusive_group()  # required unless --list-layers
     source.add_argument("--dataset", help="data set name whose genome to read")
     source.add_argument("--genome", type=Path, help="genome file (FASTA, GenBank, GFF3+FASTA)")
     extract.add_argument("--model", default="tiny", help="adapter: tiny, hf or evo2 (default tiny)")
@@ -55,8 +55,13 @@ def register(sub) -> None:
     extract.add_argument(
         "--trust-remote-code", action="store_true", help="hf: run the model's code"
     )
-    extract.add_argument("-o", "--output", type=Path, required=True, help="output .h5 store")
-    extract.set_defaults(handler=_extract)
+    extract.add_argument("-o", "--output", type=Path, help="output .h5 store (required)")
+    extract.add_argument(
+        "--list-layers",
+        action="store_true",
+        help="print the model's layers in depth order, marking the default, and exit",
+    )
+    extract.set_defaults(handler=_extract, usage_error=extract.error)
 
     acts = sub.add_parser("acts", help="merge sharded activation stores; describe a store")
     verbs = acts.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -110,10 +115,20 @@ def _extract(args: argparse.Namespace) -> int:
     from ..acts import extract
     from ..models import load_model
 
+    if not args.list_layers:  # check before loading a model
+        if not (args.dataset or args.genome):
+            args.usage_error("one of the arguments --dataset --genome is required")
+        if args.output is None:
+            args.usage_error("the following arguments are required: -o/--output")
     options = {"device": args.device, "dtype": args.dtype}
     if args.model == "hf":
         options.update(allow_download=args.allow_download, trust_remote_code=args.trust_remote_code)
     model = load_model(args.model, args.weights, **options)
+    if args.list_layers:
+        default = model.default_layer
+        for layer in model.layers:  # depth order: embedding, blocks, final norm
+            print(f"{layer}  (default)" if layer == default else layer)
+        return 0
     layers = [x.strip() for x in args.layers.split(",")] if args.layers else None
     path = extract(
         args.dataset or args.genome,
