@@ -90,19 +90,19 @@ def _random_corpus(seed=0) -> Corpus:
 
 
 def _toy_config(**kw) -> LMTrainConfig:
-    return LMTrainConfig(
-        model=TinyConfig(d_model=16, dilations=[1, 2, 4]),
-        steps=12,
-        lr=0.01,
-        batch_size=4,
-        seq_len=128,
-        warmup_steps=2,
-        eval_every=6,
-        checkpoint_every=4,
-        eval_sample=5_000,
-        markov_orders=[0, 2],
-        **kw,
-    )
+    settings = {
+        "model": TinyConfig(d_model=16, dilations=[1, 2, 4]),
+        "steps": 12,
+        "lr": 0.01,
+        "batch_size": 4,
+        "seq_len": 128,
+        "warmup_steps": 2,
+        "eval_every": 6,
+        "checkpoint_every": 4,
+        "eval_sample": 5_000,
+        "markov_orders": [0, 2],
+    }
+    return LMTrainConfig(**{**settings, **kw})
 
 
 def test_training_resumed_after_a_stop_equals_an_uninterrupted_run(tmp_path):
@@ -125,6 +125,46 @@ def test_training_resumed_after_a_stop_equals_an_uninterrupted_run(tmp_path):
     assert log[0].split("\t") == ["step", "lr", "train_bits", "heldout_bits"] and len(log) == 13
     with pytest.raises(GenointerpError, match="other settings"):
         train_lm(_toy_config(seed=1), tmp_path / "split", corpus=corpus, progress=False)
+
+
+def test_a_grown_model_predicts_exactly_what_it_grew_from():
+    start = random_tiny(d_model=16, dilations=(1, 2, 1)).model
+    # training moves every weight: make the old blocks' outputs non-trivial first
+    with torch.no_grad():
+        for block in start.blocks:
+            block.out.weight.normal_(std=0.3)
+    deeper = TinyConfig(d_model=16, dilations=[1, 2, 4, 8, 1])
+    grown = gi.models.grow(start, deeper).eval()
+    rng = np.random.default_rng(3)
+    tokens = torch.from_numpy(rng.integers(0, 5, (2, 700)))
+    with torch.inference_mode():
+        before, _ = start(tokens)
+        after, _ = grown(tokens)
+    assert torch.equal(before, after)
+    assert grown.config.receptive_field == 1 + 2 * 16 > start.config.receptive_field
+    new = [grown.blocks[i] for i in (2, 3)]
+    assert all(not b.out.weight.any() for b in new)  # identity now, trainable later
+    assert any(p.requires_grad for b in new for p in b.parameters())
+    with pytest.raises(ValueError, match="only depth can grow"):
+        gi.models.grow(start, TinyConfig(d_model=32, dilations=[1, 2, 1]))
+    with pytest.raises(ValueError, match="in order"):
+        gi.models.grow(start, TinyConfig(d_model=16, dilations=[2, 1, 1]))
+
+
+def test_training_from_a_smaller_model_starts_at_its_loss(tmp_path):
+    corpus = _random_corpus()
+    train_lm(_toy_config(), tmp_path / "small", corpus=corpus, progress=False)
+    small, _ = read_tiny(tmp_path / "small")
+    grown = TinyConfig(d_model=16, dilations=[1, 2, 4, 8])
+    config = _toy_config(init=str(tmp_path / "small"), model=grown, steps=1, lr=1e-9)
+    record = train_lm(config, tmp_path / "grown", corpus=corpus, progress=False)
+    held_out = corpus.heldout["toy"]
+    assert record["evaluation"]["toy (held-out)"]["model_bits"] == pytest.approx(
+        bits_per_nt(small, held_out), abs=1e-4
+    )
+    config = _toy_config(init=str(tmp_path / "small"), model=TinyConfig(d_model=8))
+    with pytest.raises(GenointerpError, match="only add blocks"):
+        train_lm(config, tmp_path / "bad", corpus=corpus, progress=False)
 
 
 def test_bits_per_nt_does_not_depend_on_chunking():

@@ -24,9 +24,11 @@ from ._evo2 import Evo2Adapter, load_evo2
 from ._hf import HFAdapter, load_hf
 from ._markov import MarkovModel, markov_bits, markov_counts
 from ._tiny import (
+    SHIPPED,
     TinyAdapter,
     TinyConfig,
     TinyDNA,
+    grow,
     load_tiny,
     random_tiny,
     read_tiny,
@@ -52,6 +54,8 @@ __all__ = [
     "load_evo2",
     "load_hf",
     "load_model",
+    "SHIPPED",
+    "grow",
     "load_tiny",
     "markov_bits",
     "markov_counts",

@@ -168,6 +168,46 @@ class TinyDNA(nn.Module):
         return int(name.split(".")[1]) + 1
 
 
+def grow(start: TinyDNA, config: TinyConfig) -> TinyDNA:
+    """A deeper model that computes exactly what ``start`` computes: its blocks are copied
+    in order, and every new block starts as the identity (its output projection is zero).
+
+    ``config`` must keep ``start``'s width, kernel and vocabulary, and its dilations must
+    contain ``start``'s as a subsequence (new blocks may go anywhere between them).
+    Training then only has to learn what the new blocks add (Net2Net-style growth).
+    """
+    old = start.config
+    same = (old.d_model, old.kernel_size, old.vocab_size)
+    if same != (config.d_model, config.kernel_size, config.vocab_size):
+        raise ValueError(
+            f"cannot grow a model of width/kernel/vocabulary {same} into "
+            f"{(config.d_model, config.kernel_size, config.vocab_size)}: only depth can grow"
+        )
+    mapping, i = [], 0  # mapping[j]: the old block new block j copies, or None
+    for dilation in config.dilations:
+        if i < len(old.dilations) and old.dilations[i] == dilation:
+            mapping.append(i)
+            i += 1
+        else:
+            mapping.append(None)
+    if i < len(old.dilations):
+        raise ValueError(
+            f"dilations {config.dilations} do not contain {old.dilations} in order: "
+            "a grown model keeps every old block"
+        )
+    model = TinyDNA(config)
+    model.embed.load_state_dict(start.embed.state_dict())
+    model.norm.load_state_dict(start.norm.state_dict())
+    model.head.load_state_dict(start.head.state_dict())
+    for block, source in zip(model.blocks, mapping, strict=True):
+        if source is None:
+            nn.init.zeros_(block.out.weight)
+            nn.init.zeros_(block.out.bias)
+        else:
+            block.load_state_dict(start.blocks[source].state_dict())
+    return model
+
+
 def save_tiny(model: TinyDNA, directory: str | Path, metadata: dict | None = None) -> Path:
     """Write ``config.json`` and ``model.safetensors`` to ``directory`` (atomically each)."""
     from safetensors.torch import save_file
@@ -221,9 +261,19 @@ def read_tiny(directory: str | Path) -> tuple[TinyDNA, dict]:
     return model.eval(), record
 
 
-def default_weights_dir() -> Path:
-    """The trained weights that ship with the package (``genointerp/models/weights/tiny``)."""
-    return Path(__file__).resolve().parent / "weights" / "tiny"
+SHIPPED = {"v1": "tiny", "v2": "tiny_v2"}
+"""Versions of the built-in model whose weights ship with the package -> their folder."""
+DEFAULT_VERSION = "v1"
+
+
+def default_weights_dir(version: str = DEFAULT_VERSION) -> Path:
+    """Folder of the shipped weights of ``version`` (``genointerp/models/weights/...``)."""
+    if version not in SHIPPED:
+        raise GenointerpError(
+            f"no shipped built-in model {version!r}. Fix: use one of {', '.join(SHIPPED)}, "
+            "or the path of a folder written by 'genointerp lm train'"
+        )
+    return Path(__file__).resolve().parent / "weights" / SHIPPED[version]
 
 
 class TinyAdapter(Adapter):
@@ -282,8 +332,19 @@ class TinyAdapter(Adapter):
 
 @register_adapter("tiny")
 def load_tiny(path: str | Path | None = None, *, device=None, dtype=None) -> TinyAdapter:
-    """Load the built-in model: the shipped weights, or a directory from ``lm train``."""
-    directory = Path(path) if path is not None else default_weights_dir()
+    """Load the built-in model: shipped weights (``None`` for the default, or a version
+    name from :data:`SHIPPED`: ``"v1"``, ``"v2"``), or a directory from ``lm train``.
+
+    Examples
+    --------
+    >>> import genointerp as gi
+    >>> gi.models.load_model("tiny", "v1").model_id
+    'tiny:genointerp-tiny-v1'
+    """
+    if path is None or str(path) in SHIPPED:
+        directory = default_weights_dir(DEFAULT_VERSION if path is None else str(path))
+    else:
+        directory = Path(path)
     model, record = read_tiny(directory)
     model_id = f"tiny:{record.get('model_id', model.config.name)}"
     return TinyAdapter(model, model_id=model_id, device=device, dtype=dtype)
@@ -353,6 +414,7 @@ __all__ = [
     "TinyAdapter",
     "TinyConfig",
     "TinyDNA",
+    "grow",
     "load_tiny",
     "random_tiny",
     "read_tiny",

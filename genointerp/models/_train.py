@@ -26,7 +26,7 @@ from .._weights import load_torch_file
 from ..errors import CheckpointError, GenointerpError
 from ._base import N_INDEX, nucleotide_index
 from ._markov import markov_bits, markov_counts
-from ._tiny import TinyConfig, TinyDNA, read_tiny, save_tiny
+from ._tiny import TinyConfig, TinyDNA, grow, read_tiny, save_tiny
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,9 @@ class LMTrainConfig:
     """Orders of the Markov baselines fitted on the same training data."""
     init: str | None = None
     """Start from these weights (a directory written by ``lm train``) instead of random ones:
-    fine-tuning. Their architecture must match ``model``."""
+    fine-tuning. Their architecture must match ``model``, or ``model`` must be a deeper one of
+    the same width (its dilations holding theirs in order): the new blocks then start as the
+    identity, so training begins from exactly the old model's predictions."""
 
     def __post_init__(self) -> None:
         if isinstance(self.model, dict):
@@ -255,13 +257,7 @@ def train_lm(
     torch.manual_seed(config.seed)
     model = TinyDNA(config.model)
     if config.init is not None:
-        start, _ = read_tiny(config.init)
-        if start.config != config.model:
-            raise GenointerpError(
-                f"{config.init}: its architecture ({start.config}) differs from the config's "
-                f"model ({config.model}). Fix: copy its 'model' section into the config"
-            )
-        model.load_state_dict(start.state_dict())
+        model = _initial_model(config)
     optimizer = _optimizer(model, config)
     checkpoint = out_dir / CHECKPOINT_FILE
     step, rows = 0, []
@@ -317,6 +313,23 @@ def train_lm(
     save_tiny(model, out_dir, metadata)
     _write_log(out_dir / LOG_FILE, rows)
     return metadata
+
+
+def _initial_model(config: LMTrainConfig) -> TinyDNA:
+    """The weights of ``config.init``, grown to ``config.model`` when that is deeper."""
+    start, _ = read_tiny(config.init)
+    if start.config == config.model:
+        return start
+    try:
+        model = grow(start, config.model)
+    except ValueError as err:
+        raise GenointerpError(
+            f"{config.init}: its architecture ({start.config}) cannot start the config's model "
+            f"({config.model}): {err}. Fix: copy its 'model' section into the config, or only "
+            "add blocks"
+        ) from err
+    log.info("grew %s: %d -> %d blocks", config.init, len(start.blocks), len(model.blocks))
+    return model
 
 
 def evaluate(model: TinyDNA, corpus: Corpus, config: LMTrainConfig) -> dict:
