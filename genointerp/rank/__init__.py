@@ -2,8 +2,22 @@
 
 >>> catalog = gi.rank.rank(alignment, fa, genome, tracks, motifs="jaspar.meme")  # doctest: +SKIP
 >>> catalog.write("out/catalog")                                                 # doctest: +SKIP
+>>> print(catalog.summary())                                                     # doctest: +SKIP
+>>> catalog.families.head()              # one row per family, best first        # doctest: +SKIP
 """
 
+from ._families import (
+    FamilySettings,
+    FamilySummary,
+    assign_families,
+    best_members,
+    cofiring,
+    family_summary,
+    family_table,
+    leiden_families,
+    read_summary,
+    sample_activity,
+)
 from ._motifs import (
     Motif,
     best_match,
@@ -19,15 +33,25 @@ from ._rank import CLASSES, Catalog, RankSettings, classify, rank
 __all__ = [
     "CLASSES",
     "Catalog",
+    "FamilySettings",
+    "FamilySummary",
     "Motif",
     "RankSettings",
+    "assign_families",
     "best_match",
+    "best_members",
     "classify",
+    "cofiring",
     "compare",
+    "family_summary",
+    "family_table",
     "information_content",
+    "leiden_families",
     "pwm_from_sites",
     "rank",
     "read_meme",
+    "read_summary",
     "reverse_complement",
+    "sample_activity",
     "trim",
 ]

@@ -37,6 +37,11 @@ the ``n_sites`` strongest validation sites and another from the strongest test s
 Novelty score (candidates only, 0..1): ``reproducibility * min(1, motif_ic / 8) *
 (1 - best held-out element-F1)``: a feature ranks high when it reads a sharp,
 repeatable sequence pattern that no annotated concept explains.
+
+Families (:mod:`genointerp.rank._families`): features that fire at the same positions
+are grouped by Leiden on their co-firing; each family is read through its best member,
+and evidence (JASPAR matches, logos) goes to the best members of the ``evidence`` best
+known and candidate families.
 """
 
 from __future__ import annotations
@@ -51,6 +56,15 @@ import pandas as pd
 from .._atomic import atomic_path
 from .._stats import benjamini_hochberg
 from ..names import FEATURE_CLASSES
+from ._families import (
+    FamilySettings,
+    FamilySummary,
+    assign_families,
+    best_members,
+    family_summary,
+    family_table,
+    renumber_families,
+)
 from ._motifs import (
     Motif,
     comparisons,
@@ -81,19 +95,25 @@ class RankSettings:
     flank: int = 10
     """Nucleotides each side of a site in its context window."""
     evidence: int = 30
-    """Features of each class, known and candidate novel (best first), that get JASPAR
-    matches and logos."""
+    """Families of each class, known and candidate novel (best first), whose best members
+    get JASPAR matches and logos."""
     compare: str = "auto"
     """Motif comparison (:func:`~genointerp.rank.compare`): ``auto``, ``builtin`` or
     ``memelite``."""
+    families: FamilySettings = field(default_factory=FamilySettings)
+    """How features are grouped into families (co-firing, Leiden)."""
 
 
 @dataclass
 class Catalog:
-    """The ranked features: ``table`` (one row per feature), ``sites``, ``matches``, ``pwms``.
+    """The ranked features: ``table`` (one row per feature, with its ``family``),
+    ``families`` (one row per family, :func:`~genointerp.rank.family_table`), ``sites``,
+    ``matches``, ``pwms``.
 
     ``uns`` holds what made it, written to the AnnData's ``uns``: ``rank`` and ``align``
-    (each ``{"params": settings}``) and ``sae`` (the SAE's provenance).
+    (each ``{"params": settings}``) and ``sae`` (the SAE's provenance).  ``concepts`` is
+    the alignment's per-concept table (for :meth:`summary`); ``cofiring`` the (d_sae,
+    d_sae) co-firing phi the families were made from.
     """
 
     table: pd.DataFrame
@@ -103,10 +123,27 @@ class Catalog:
     scores: pd.DataFrame | None = None  # features x concepts held-out element-F1
     decoder: np.ndarray | None = None
     uns: dict = field(default_factory=dict)
+    families: pd.DataFrame | None = None
+    concepts: pd.DataFrame | None = None
+    cofiring: object | None = None  # scipy.sparse (d_sae, d_sae)
+
+    def summary(self) -> FamilySummary:
+        """Known concepts (concept level), known and candidate families, as the run's
+        summary line prints them (``str(catalog.summary())``)."""
+        params = self.uns.get("rank", {}).get("params", {})
+        return family_summary(
+            self.table,
+            self.families,
+            self.concepts,
+            params.get("known_f1", 0.5),
+            params.get("alpha", 0.05),
+        )
 
     def to_anndata(self):
-        """AnnData: obs = features, X = held-out element-F1 per concept, obsm = decoder,
-        uns = classes, ``rank`` / ``align`` settings (``uns[key]["params"]``) and ``sae``."""
+        """AnnData: obs = features (with ``family``), X = held-out element-F1 per concept,
+        obsm = decoder, obsp ``cofiring`` (phi), uns = classes, ``rank`` / ``align``
+        settings (``uns[key]["params"]``), ``sae`` and ``families`` (``params``, the
+        families ``table`` and the ``summary`` counts)."""
         import anndata as ad
 
         obs = self.table.copy()
@@ -119,22 +156,39 @@ class Catalog:
         adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=list(self.scores.columns)))
         if self.decoder is not None:
             adata.obsm["decoder"] = self.decoder.astype(np.float32)
+        if self.cofiring is not None:
+            adata.obsp["cofiring"] = self.cofiring[self.table["feature"].to_numpy()][
+                :, self.table["feature"].to_numpy()
+            ].astype(np.float32)
         adata.uns["classes"] = list(CLASSES)
         adata.uns.update(json_safe(self.uns))
+        if self.families is not None:
+            families = self.families.copy()
+            families.index = families.index.astype(str)
+            adata.uns["families"] = {
+                "params": json_safe(self.uns.get("rank", {}).get("params", {}).get("families")),
+                "table": families,
+            }
+            if self.concepts is not None:
+                adata.uns["families"]["summary"] = json_safe(asdict(self.summary()))
         return adata
 
     def write(self, folder: str | Path, *, logos: bool = True) -> Path:
-        """``catalog.h5ad``, ``catalog.tsv``, ``top_sites.tsv``, ``jaspar_matches.tsv`` and
-        (``logos``) one logo PNG per feature with evidence in ``logos/``."""
+        """``catalog.h5ad``, ``catalog.tsv``, ``families.tsv``, ``top_sites.tsv``,
+        ``jaspar_matches.tsv`` and (``logos``) one logo PNG per feature with evidence in
+        ``logos/``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / "catalog.h5ad", suffix=".h5ad") as tmp:
             self.to_anndata().write_h5ad(tmp)
-        for name, table in (
+        tables = [
             ("catalog.tsv", self.table),
             ("top_sites.tsv", self.sites),
             ("jaspar_matches.tsv", self.matches),
-        ):
+        ]
+        if self.families is not None:
+            tables.append(("families.tsv", self.families))
+        for name, table in tables:
             with atomic_path(folder / name) as tmp:
                 table.to_csv(tmp, sep="\t", index=False, float_format="%.8g")
         if logos:
@@ -272,14 +326,14 @@ def rank(
         * (1 - table["test_element_f1"].fillna(0))
     )
     table["novelty"] = np.where(table["class"] == "candidate_novel", novelty, np.nan)
+    found = assign_families(features, table, settings.families)
+    table["family"] = renumber_families(found.labels, table, settings.known_f1)
+    leaders = best_members(table, settings.known_f1)
+    table["family_best"] = table["feature"].isin(leaders["feature"])
     order = pd.concat(
         [
-            table[table["class"] == "known"]
-            .sort_values("test_element_f1", ascending=False)
-            .head(settings.evidence),
-            table[table["class"] == "candidate_novel"]
-            .sort_values("novelty", ascending=False)
-            .head(settings.evidence),
+            leaders[leaders["class"] == c].head(settings.evidence)
+            for c in ("known", "candidate_novel")
         ]
     )["feature"]
     matches = _matches(order, pwm_val, motifs, settings.compare)
@@ -301,7 +355,19 @@ def rank(
         "sae": dict(getattr(features, "sae", None) or {}),
     }
     pwms = {f: pwm_val[f] for f in order if f in pwm_val}
-    return Catalog(table, sites, matches, pwms, scores, decoder, uns)
+    families = family_table(table, found.similarity, settings.known_f1)
+    return Catalog(
+        table,
+        sites,
+        matches,
+        pwms,
+        scores,
+        decoder,
+        uns,
+        families=families,
+        concepts=alignment.concepts,
+        cofiring=found.similarity,
+    )
 
 
 def _motif_scores(sites: pd.DataFrame, n_splits: int):
