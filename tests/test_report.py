@@ -22,17 +22,31 @@ def test_report_tables_equal_the_run_files(report):
     index, run = report
     data = gi.report.collect(run, n_features=5)
     catalog = pd.read_csv(run / "catalog" / "catalog.tsv", sep="\t")
-    known = catalog[catalog["class"] == "known"]
-    assert list(data.known["feature"]) == list(
-        known.sort_values("test_element_f1", ascending=False)["feature"].head(5)
-    )
+    families = pd.read_csv(run / "catalog" / "families.tsv", sep="\t")
+    # one card per family, its best member; families in the table's (reading) order
+    for cls, shown in (("known", data.known), ("candidate_novel", data.candidates)):
+        mine = families[families["class"] == cls].head(5)
+        assert list(shown["feature"]) == list(mine["best_feature"])
+        assert list(shown["family_size"]) == list(mine["size"])
+    # (every candidate of this run co-fires with a strong CDS match: no candidate family)
+    assert len(data.candidates) == min(5, (families["class"] == "candidate_novel").sum())
+    assert len(data.known) == min(5, (families["class"] == "known").sum()) > 0
     assert data.classes == catalog["class"].value_counts().to_dict()
     html = index.read_text()
-    # one card per listed feature, with its held-out element-F1 as the report prints it
-    for row in data.known.to_dict("records"):
+    # each card: held-out element-F1 as the report prints it, and the family's size
+    for row in [*data.known.to_dict("records"), *data.candidates.to_dict("records")]:
         card = html.split(f"id='f{row['feature']}'")[1].split("</article>")[0]
         assert f"<dd>{row['test_element_f1']:.3f}".rstrip("0").rstrip(".") in card
         assert row["best_concept"] in card
+        size = row["family_size"]
+        assert f"family {row['family']} ({size} feature{'s' if size > 1 else ''})" in card
+    # the summary line and the known families by concept
+    assert str(data.summary) in html and "known features: " in str(data.summary)
+    concepts = html.split("Known families by concept")[1].split("</table>")[0]
+    known = families[families["class"] == "known"]
+    for concept, group in known.groupby("best_concept"):
+        row = concepts.split(f"<td>{concept}</td>")[1].split("</tr>")[0]
+        assert row.startswith(f"<td>{len(group)}</td><td>{group['n_known'].sum()}</td>")
     concepts = pd.read_csv(run / "alignment" / "concepts.tsv", sep="\t")
     tf = concepts.set_index("concept").loc["tf_binding_site"]
     row = html.split("<td data-v='tf_binding_site'>")[1].split("</tr>")[0]

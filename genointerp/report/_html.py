@@ -12,6 +12,7 @@ import pandas as pd
 from ..names import CLASS_LABELS
 
 SITES_SHOWN = 5  # top sites listed per feature
+MEMBERS_SHOWN = 12  # family members named on a card
 FIGURE_CAPTIONS = {
     "tracks": "Activations of the best known features along a region, with the annotation "
     "under them.",
@@ -65,8 +66,8 @@ def _toc() -> str:
         ("run", "Run"),
         ("concepts", "Concepts"),
         ("plots", "Plots"),
-        ("known", "Known features"),
-        ("candidates", "Candidate novel features"),
+        ("known", "Known families"),
+        ("candidates", "Candidate families"),
     ]
     return "<nav>" + " ".join(f"<a href='#{i}'>{t}</a>" for i, t in items) + "</nav>"
 
@@ -99,6 +100,8 @@ def _run_section(data) -> str:
             rows.append((label, fmt.format(metrics[key])))
     classes = ", ".join(f"{CLASS_LABELS[c]} {data.classes.get(c, 0):,}" for c in CLASS_LABELS)
     rows.append(("features by class", classes))
+    if data.summary is not None:
+        rows.append(("summary", str(data.summary)))
     table = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
     return f"<section id='run'><h2>Run</h2><table class='kv'>{table}</table></section>"
 
@@ -183,11 +186,19 @@ def _figure_section(data) -> str:
     )
 
 
+FAMILY_NOTE = (
+    " A family is a group of features that fire at the same positions (co-firing phi, "
+    "Leiden); each is shown through its best member."
+)
+
+
 def _feature_section(data, anchor: str, table: pd.DataFrame) -> str:
-    title = "Known features" if anchor == "known" else "Candidate novel features"
+    by_family = data.families is not None
     if anchor == "known":
+        title = "Known families" if by_family else "Known features"
         intro = "Held-out element-F1 with their best concept at or above the cut-off, significant."
     else:
+        title = "Candidate families" if by_family else "Candidate novel features"
         intro = (
             "Structured, reproducible features that match no annotated concept, by novelty "
             "score (reproducibility x motif information x (1 - best element-F1))."
@@ -195,11 +206,76 @@ def _feature_section(data, anchor: str, table: pd.DataFrame) -> str:
     if table.empty:
         none = "<p class='note'>None in this run.</p>"
         return f"<section id='{anchor}'><h2>{title}</h2>{none}</section>"
+    overview = ""
+    if by_family:
+        intro += FAMILY_NOTE
+        cls = "known" if anchor == "known" else "candidate_novel"
+        mine = data.families[data.families["class"] == cls]
+        overview = _concepts_by_family(mine, set(table["feature"])) if cls == "known" else ""
+        overview += _family_list(mine.head(len(table)))
+        title += f" ({len(mine):,}; {len(table)} shown)"
     cards = "".join(_feature_card(data, row) for row in table.to_dict("records"))
     return (
-        f"<section id='{anchor}'><h2>{title} ({len(table)})</h2>"
-        f"<p class='note'>{escape(intro)}</p><div class='cards'>{cards}</div></section>"
+        f"<section id='{anchor}'><h2>{title}</h2><p class='note'>{escape(intro)}</p>"
+        f"{overview}<div class='cards'>{cards}</div></section>"
     )
+
+
+def _concepts_by_family(families: pd.DataFrame, shown: set) -> str:
+    """One row per concept: its known families and features, and its best family."""
+    rows = []
+    for concept, group in families.groupby("best_concept", sort=False):
+        best = group.iloc[0]  # families are in reading order: best first
+        rows.append(
+            "<tr>"
+            f"<td>{escape(str(concept))}</td><td>{len(group):,}</td>"
+            f"<td>{int(group['n_known'].sum()):,}</td><td>{int(group['size'].sum()):,}</td>"
+            f"<td>{_feature_link(best['best_feature'], shown)} (family {int(best['family'])}, "
+            f"{int(best['size'])} features)</td><td>{escape(_fmt(best['test_element_f1']))}</td>"
+            "</tr>"
+        )
+    head = (
+        "<tr><th>concept</th><th>families</th><th>known features</th><th>features in them</th>"
+        "<th>best family</th><th>element-F1</th></tr>"
+    )
+    return (
+        "<h3>Known families by concept</h3><table class='data families'>"
+        f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _family_list(families: pd.DataFrame) -> str:
+    """The families shown: size, members per class and best member, best first."""
+    rows = []
+    for r in families.to_dict("records"):
+        score = r["test_element_f1"] if r["class"] == "known" else r["novelty"]
+        rows.append(
+            f"<tr><td>{int(r['family'])}</td><td>{int(r['size'])}</td>"
+            f"<td>{escape(_members(r))}</td><td><a href='#f{int(r['best_feature'])}'>"
+            f"{int(r['best_feature'])}</a></td><td>{escape(str(r['best_concept']))}</td>"
+            f"<td>{escape(_fmt(score))}</td><td>{escape(_fmt(r.get('mean_phi')))}</td></tr>"
+        )
+    score = "element-F1" if families["class"].eq("known").all() else "novelty"
+    head = (
+        "<tr><th>family</th><th>size</th><th>members by class</th><th>best member</th>"
+        f"<th>best concept</th><th>{score}</th><th>mean co-firing</th></tr>"
+    )
+    return (
+        "<h3>Families shown</h3><table class='data families'>"
+        f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _members(row: dict) -> str:
+    counts = [(c, row.get(f"n_{c}", 0)) for c in ("known", "candidate_novel", "uncharacterised")]
+    counts.append(("dense", row.get("n_dense", 0)))
+    return ", ".join(f"{int(n)} {CLASS_LABELS[c]}" for c, n in counts if n)
+
+
+def _feature_link(feature, shown: set) -> str:
+    if int(feature) in shown:
+        return f"<a href='#f{int(feature)}'>{int(feature)}</a>"
+    return str(int(feature))
 
 
 def _feature_card(data, row: dict) -> str:
@@ -216,6 +292,10 @@ def _feature_card(data, row: dict) -> str:
     ]
     if row.get("class") == "candidate_novel":
         facts.insert(0, ("novelty", row.get("novelty")))
+    if isinstance(row.get("family_members"), str) and _is_number(row.get("family_size")):
+        members = row["family_members"].split(",")
+        more = f" and {len(members) - MEMBERS_SHOWN} more" if len(members) > MEMBERS_SHOWN else ""
+        facts.append(("family members", ", ".join(members[:MEMBERS_SHOWN]) + more))
     if row.get("known_by") == "motif":  # a candidate whose logo matches a known motif
         match = f"{row.get('motif_match')} (TOMTOM q = {_fmt(row.get('motif_q'))})"
         facts.insert(1, ("known by its logo matching", match))
@@ -235,8 +315,12 @@ def _feature_card(data, row: dict) -> str:
             f"<a class='viewer' href='{escape(data.viewer)}?features={feature}'>open in the "
             "genome viewer</a>"
         )
+    heading = f"feature {feature}"
+    if _is_number(row.get("family_size")):
+        size = int(row["family_size"])
+        heading += f" · family {int(row['family'])} ({size} feature{'s' if size > 1 else ''})"
     return (
-        f"<article class='card' id='f{feature}'><h3>feature {feature}</h3>"
+        f"<article class='card' id='f{feature}'><h3>{escape(heading)}</h3>"
         f"<img class='logo' src='{logo}' alt='logo of feature {feature}' "
         f"onerror=\"this.style.display='none'\"><dl>{dl}</dl>"
         f"{_sites_table(data.sites, feature)}{links}</article>"

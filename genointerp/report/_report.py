@@ -34,7 +34,13 @@ class ReportData:
         One row per concept: best SAE feature and feature set with test scores and
         q-values, and the best neuron and probe when ``RUN/baselines`` has them.
     known, candidates
-        Catalog rows of the known and candidate-novel features, best first.
+        Catalog rows of the best members of the known and candidate families, best
+        family first (of the known and candidate-novel features, for a catalog written
+        before families were made).
+    families
+        ``catalog/families.tsv`` (None for such an older catalog).
+    summary
+        The run's :class:`~genointerp.rank.FamilySummary` (None for an older catalog).
     sites
         Top sites of those features (``catalog/top_sites.tsv``).
     """
@@ -48,16 +54,28 @@ class ReportData:
     classes: dict[str, int]
     figures: dict[str, str] = field(default_factory=dict)  # name -> path inside the report
     viewer: str | None = None  # the viewer page, relative to the report
+    families: pd.DataFrame | None = None
+    summary: object | None = None  # genointerp.rank.FamilySummary
 
 
 def collect(run_dir: str | Path, n_features: int = N_FEATURES) -> ReportData:
     """Read what the report shows from ``run_dir`` (catalog, alignment, SAE, run.json)."""
+    from ..rank import read_summary
+
     run = RunDir(run_dir)
-    catalog = pd.read_csv(run.file("catalog") / "catalog.tsv", sep="\t")
-    known = catalog[catalog["class"] == "known"].sort_values("test_element_f1", ascending=False)
-    novel = catalog[catalog["class"] == "candidate_novel"].sort_values("novelty", ascending=False)
-    known, novel = known.head(n_features), novel.head(n_features)
-    sites = pd.read_csv(run.file("catalog") / "top_sites.tsv", sep="\t")
+    folder = run.file("catalog")
+    catalog = pd.read_csv(folder / "catalog.tsv", sep="\t")
+    families = None
+    if (folder / "families.tsv").is_file():
+        families = pd.read_csv(folder / "families.tsv", sep="\t")
+        known = _leaders(catalog, families, "known", n_features)
+        novel = _leaders(catalog, families, "candidate_novel", n_features)
+    else:  # a catalog written before families: features, best first
+        known = catalog[catalog["class"] == "known"].sort_values("test_element_f1", ascending=False)
+        novel = catalog[catalog["class"] == "candidate_novel"]
+        novel = novel.sort_values("novelty", ascending=False)
+        known, novel = known.head(n_features), novel.head(n_features)
+    sites = pd.read_csv(folder / "top_sites.tsv", sep="\t")
     shown = set(known["feature"]) | set(novel["feature"])
     return ReportData(
         run=_run_info(run),
@@ -67,7 +85,19 @@ def collect(run_dir: str | Path, n_features: int = N_FEATURES) -> ReportData:
         candidates=novel,
         sites=sites[sites["feature"].isin(shown)],
         classes=catalog["class"].value_counts().to_dict(),
+        families=families,
+        summary=read_summary(folder),
     )
+
+
+def _leaders(catalog: pd.DataFrame, families: pd.DataFrame, cls: str, n: int) -> pd.DataFrame:
+    """Catalog rows of the best members of the first ``n`` families of class ``cls`` (the
+    families table is in reading order), with the family's ``size``."""
+    chosen = families[families["class"] == cls].head(n)
+    rows = catalog.set_index("feature").loc[chosen["best_feature"]].reset_index()
+    rows["family_size"] = chosen["size"].to_numpy()
+    rows["family_members"] = chosen["members"].astype(str).to_numpy()
+    return rows
 
 
 def write_report(
