@@ -363,7 +363,7 @@ def _rank(ctx: RunContext, g: GenomeConfig) -> None:
     from ..align import Alignment
     from ..datasets import motif_file
     from ..features import FeatureActivations
-    from ..rank import CLASSES, RankSettings, rank
+    from ..rank import RankSettings, rank
     from ..sae import load_sae
 
     folder = ctx.folder(g)
@@ -380,10 +380,10 @@ def _rank(ctx: RunContext, g: GenomeConfig) -> None:
         progress=ctx.progress,
     )
     catalog.write(folder / "catalog")
-    counts = catalog.table["class"].value_counts()
+    # known concepts come from the per-concept tests, which every run makes; the feature
+    # counts say how many per-feature tests were run (align.max_tests caps them)
     ctx.echo(
-        f"rank {g.name}: -> {folder / 'catalog'} (catalog.h5ad, TSVs, logos): "
-        + ", ".join(f"{k} {counts.get(k, 0)}" for k in CLASSES)
+        f"rank {g.name}: -> {folder / 'catalog'} (catalog.h5ad, TSVs, logos); {catalog.summary()}"
     )
 
 
