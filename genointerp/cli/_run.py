@@ -159,8 +159,14 @@ def _execute(config, args, from_stage, only, shard, genome) -> int:
 
 
 def _where(config) -> None:
-    """The last lines: where the catalog, the tracks and the report are."""
+    """The last lines: the rank summary (known concepts, families), and where the catalog,
+    the tracks and the report are."""
+    from ..rank import read_summary
+
     for folder in map(config.genome_folder, config.aligned_genomes):
+        summary = read_summary(folder / "catalog")
+        if summary is not None:
+            print(f"Summary ({folder.name}): {summary}")
         for label, place in (
             ("Catalog", "catalog/catalog.h5ad"),
             ("Tracks", "tracks/igv_session.xml"),
