@@ -254,7 +254,7 @@ def test_catalog_writes_families_beside_the_catalog(small_run):
 def test_family_settings_are_checked():
     with pytest.raises(ValueError, match="phi coefficients"):
         FamilySettings(resolution=1.5)
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="positions 0, stretches 64 and min_shared 5: give"):
         FamilySettings(positions=0)
 
 

@@ -76,7 +76,10 @@ class FamilySettings:
                 "phi coefficients; give values in (0, 1]"
             )
         if self.positions < 1 or self.stretches < 1 or self.min_shared < 1:
-            raise ValueError("family positions, stretches and min_shared must be at least 1")
+            raise ValueError(
+                f"family positions {self.positions}, stretches {self.stretches} and "
+                f"min_shared {self.min_shared}: give each at least 1"
+            )
 
 
 def sample_activity(features, positions: int = 1 << 19, stretches: int = 64) -> sp.csr_matrix:
@@ -136,7 +139,7 @@ def leiden_families(
     similarity: sp.csr_matrix, alive: np.ndarray, settings: FamilySettings
 ) -> np.ndarray:
     """Leiden (CPM) families of the ``alive`` features on ``similarity``; -1 for the rest.
-    Labels are Leiden's own (renumbered by :func:`family_table`)."""
+    Labels are Leiden's own (``renumber_families`` puts them in reading order)."""
     import anndata as ad
     import scanpy as sc
 

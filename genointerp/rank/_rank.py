@@ -55,6 +55,7 @@ import pandas as pd
 
 from .._atomic import atomic_path
 from .._stats import benjamini_hochberg
+from ..errors import GenointerpError
 from ..names import FEATURE_CLASSES
 from ._families import (
     FamilySettings,
@@ -130,6 +131,11 @@ class Catalog:
     def summary(self) -> FamilySummary:
         """Known concepts (concept level), known and candidate families, as the run's
         summary line prints them (``str(catalog.summary())``)."""
+        if self.families is None or self.concepts is None:
+            raise GenointerpError(
+                "this catalog has no families or no per-concept table. Fix: make it with "
+                "gi.rank.rank, which adds both"
+            )
         params = self.uns.get("rank", {}).get("params", {})
         return family_summary(
             self.table,
