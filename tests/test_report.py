@@ -40,13 +40,16 @@ def test_report_tables_equal_the_run_files(report):
         assert row["best_concept"] in card
         size = row["family_size"]
         assert f"family {row['family']} ({size} feature{'s' if size > 1 else ''})" in card
-    # the summary line and the known families by concept
+    # the summary line, and the known features by concept with their families
     assert str(data.summary) in html and "known features: " in str(data.summary)
-    concepts = html.split("Known families by concept")[1].split("</table>")[0]
-    known = families[families["class"] == "known"]
+    concepts = html.split("Known features by concept")[1].split("</table>")[0]
+    known = catalog[catalog["class"] == "known"]
+    size = families.set_index("family")["size"]
     for concept, group in known.groupby("best_concept"):
         row = concepts.split(f"<td>{concept}</td>")[1].split("</tr>")[0]
-        assert row.startswith(f"<td>{len(group)}</td><td>{group['n_known'].sum()}</td>")
+        members = size[group["family"].unique()].sum()
+        counts = f"<td>{group['family'].nunique()}</td><td>{len(group)}</td><td>{members}</td>"
+        assert row.startswith(counts)
     concepts = pd.read_csv(run / "alignment" / "concepts.tsv", sep="\t")
     tf = concepts.set_index("concept").loc["tf_binding_site"]
     row = html.split("<td data-v='tf_binding_site'>")[1].split("</tr>")[0]

@@ -211,7 +211,9 @@ def _feature_section(data, anchor: str, table: pd.DataFrame) -> str:
         intro += FAMILY_NOTE
         cls = "known" if anchor == "known" else "candidate_novel"
         mine = data.families[data.families["class"] == cls]
-        overview = _concepts_by_family(mine, set(table["feature"])) if cls == "known" else ""
+        overview = ""
+        if cls == "known" and data.known_concepts is not None:
+            overview = _concepts_by_family(data.known_concepts, set(table["feature"]))
         overview += _family_list(mine.head(len(table)))
         title += f" ({len(mine):,}; {len(table)} shown)"
     cards = "".join(_feature_card(data, row) for row in table.to_dict("records"))
@@ -221,25 +223,24 @@ def _feature_section(data, anchor: str, table: pd.DataFrame) -> str:
     )
 
 
-def _concepts_by_family(families: pd.DataFrame, shown: set) -> str:
-    """One row per concept: its known families and features, and its best family."""
+def _concepts_by_family(by_concept: pd.DataFrame, shown: set) -> str:
+    """One row per concept: its known features, their families, and its best feature."""
     rows = []
-    for concept, group in families.groupby("best_concept", sort=False):
-        best = group.iloc[0]  # families are in reading order: best first
+    for r in by_concept.to_dict("records"):
         rows.append(
             "<tr>"
-            f"<td>{escape(str(concept))}</td><td>{len(group):,}</td>"
-            f"<td>{int(group['n_known'].sum()):,}</td><td>{int(group['size'].sum()):,}</td>"
-            f"<td>{_feature_link(best['best_feature'], shown)} (family {int(best['family'])}, "
-            f"{int(best['size'])} features)</td><td>{escape(_fmt(best['test_element_f1']))}</td>"
-            "</tr>"
+            f"<td>{escape(str(r['concept']))}</td><td>{r['families']:,}</td>"
+            f"<td>{r['known_features']:,}</td><td>{r['features']:,}</td>"
+            f"<td>{_feature_link(r['best_feature'], shown)} (family {r['best_family']}, "
+            f"{r['best_family_size']} features)</td>"
+            f"<td>{escape(_fmt(r['test_element_f1']))}</td></tr>"
         )
     head = (
         "<tr><th>concept</th><th>families</th><th>known features</th><th>features in them</th>"
-        "<th>best family</th><th>element-F1</th></tr>"
+        "<th>best known feature</th><th>element-F1</th></tr>"
     )
     return (
-        "<h3>Known families by concept</h3><table class='data families'>"
+        "<h3>Known features by concept</h3><table class='data families'>"
         f"<thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
     )
 

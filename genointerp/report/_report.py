@@ -39,6 +39,9 @@ class ReportData:
         before families were made).
     families
         ``catalog/families.tsv`` (None for such an older catalog).
+    known_concepts
+        One row per best concept of the known features: their families, known features,
+        all members of those families, and the best known feature with its family.
     summary
         The run's :class:`~genointerp.rank.FamilySummary` (None for an older catalog).
     sites
@@ -56,6 +59,7 @@ class ReportData:
     viewer: str | None = None  # the viewer page, relative to the report
     families: pd.DataFrame | None = None
     summary: object | None = None  # genointerp.rank.FamilySummary
+    known_concepts: pd.DataFrame | None = None
 
 
 def collect(run_dir: str | Path, n_features: int = N_FEATURES) -> ReportData:
@@ -65,11 +69,12 @@ def collect(run_dir: str | Path, n_features: int = N_FEATURES) -> ReportData:
     run = RunDir(run_dir)
     folder = run.file("catalog")
     catalog = pd.read_csv(folder / "catalog.tsv", sep="\t")
-    families = None
+    families = by_concept = None
     if (folder / "families.tsv").is_file():
         families = pd.read_csv(folder / "families.tsv", sep="\t")
         known = _leaders(catalog, families, "known", n_features)
         novel = _leaders(catalog, families, "candidate_novel", n_features)
+        by_concept = _known_by_concept(catalog, families)
     else:  # a catalog written before families: features, best first
         known = catalog[catalog["class"] == "known"].sort_values("test_element_f1", ascending=False)
         novel = catalog[catalog["class"] == "candidate_novel"]
@@ -87,7 +92,31 @@ def collect(run_dir: str | Path, n_features: int = N_FEATURES) -> ReportData:
         classes=catalog["class"].value_counts().to_dict(),
         families=families,
         summary=read_summary(folder),
+        known_concepts=by_concept,
     )
+
+
+def _known_by_concept(catalog: pd.DataFrame, families: pd.DataFrame) -> pd.DataFrame:
+    """Per best concept of the known features (best first): families holding them, known
+    features, members of those families, and the best known feature and its family."""
+    known = catalog[catalog["class"] == "known"].sort_values("test_element_f1", ascending=False)
+    size = families.set_index("family")["size"]
+    rows = []
+    for concept, group in known.groupby("best_concept", sort=False):
+        best = group.iloc[0]
+        rows.append(
+            {
+                "concept": concept,
+                "families": group["family"].nunique(),
+                "known_features": len(group),
+                "features": int(size.reindex(group["family"].unique()).sum()),
+                "best_feature": int(best["feature"]),
+                "best_family": int(best["family"]),
+                "best_family_size": int(size.get(best["family"], 1)),
+                "test_element_f1": best["test_element_f1"],
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _leaders(catalog: pd.DataFrame, families: pd.DataFrame, cls: str, n: int) -> pd.DataFrame:
