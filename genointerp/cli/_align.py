@@ -178,8 +178,10 @@ def _rank(args: argparse.Namespace) -> int:
     catalog.write(args.output)
     counts = catalog.table["class"].value_counts()
     print(", ".join(f"{k}: {counts.get(k, 0)}" for k in gi.rank.CLASSES))
+    if catalog.families is not None and catalog.concepts is not None:
+        print(catalog.summary())
     print(
-        f"wrote {args.output}/ (catalog.h5ad, catalog.tsv, top_sites.tsv, "
+        f"wrote {args.output}/ (catalog.h5ad, catalog.tsv, families.tsv, top_sites.tsv, "
         "jaspar_matches.tsv, logos/)"
     )
     return 0
