@@ -60,6 +60,7 @@ def select_features(
     concepts: Sequence[str] | None = None,
     n_known: int | None = 50,
     n_novel: int | None = 50,
+    per_family: bool = True,
     source: str = "catalog",
 ) -> pd.DataFrame:
     """The catalog rows to export, in export order.
@@ -77,6 +78,10 @@ def select_features(
     n_known, n_novel
         How many of each class, best first: known by held-out element-F1, candidates (and
         any other class asked for) by novelty or, lacking it, by density. None: all.
+    per_family
+        Take only each feature family's best member (the catalog's ``family_best``), so
+        near-copies of one feature do not fill the tracks; ignored for catalogs made
+        before families.
     source
         Name of the catalog file, for error messages.
 
@@ -104,6 +109,8 @@ def select_features(
     parts = []
     for cls in dict.fromkeys(classes):  # a class named twice is exported once
         rows = table[table["class"] == cls]
+        if per_family and "family_best" in rows:
+            rows = rows[rows["family_best"].astype(bool)]
         column, ascending = _ORDER.get(cls, ("novelty", False))
         if column not in rows or rows[column].isna().all():
             column, ascending = "density", False

@@ -259,9 +259,9 @@ class ExportConfig:
     """Browser tracks (BED, bigBed, bigWig, IGV session, UCSC hub)."""
 
     n_known: int = _EXPORT_DEFAULTS["n_known"].default
-    """Known features exported, best held-out element-F1 first."""
+    """Known features exported, best held-out element-F1 first, one per feature family."""
     n_novel: int = _EXPORT_DEFAULTS["n_novel"].default
-    """Candidate novel features exported, most novel first."""
+    """Candidate novel features exported, most novel first, one per feature family."""
     contig_names: str = _EXPORT_DEFAULTS["contig_names"].default
     """Contig names in every file: ``genome``, ``chr`` or ``accession``."""
 
