@@ -100,6 +100,7 @@ def export_run(
     regions: Sequence[str] | None = None,
     n_known: int | None = N_KNOWN,
     n_novel: int | None = N_NOVEL,
+    per_family: bool = True,
     contig_names: str | Path | Mapping[str, str] = CONTIG_NAMES,
     bigwig: bool = BIGWIG,
     bedgraph: bool = BEDGRAPH,
@@ -131,6 +132,8 @@ def export_run(
     n_known, n_novel
         How many known (best held-out element-F1 first) and candidate-novel (most novel
         first) features; None for all.
+    per_family
+        Only the best member of each feature family (default); False takes near-copies too.
     contig_names
         ``"genome"``, ``"chr"``, ``"accession"``, a dict or an alias-table path (see
         :class:`ContigNames`).
@@ -153,7 +156,7 @@ def export_run(
     started = time.perf_counter()
     run = RunDir(run_dir)
     out = Path(out) if out is not None else run.place("tracks")
-    chosen = _chosen(run, features, classes, concepts, n_known, n_novel)
+    chosen = _chosen(run, features, classes, concepts, n_known, n_novel, per_family)
     genome = run.genome()
     names = ContigNames.choose(genome.lengths, run.contig_aliases(), contig_names)
     spans = parse_regions(regions, genome.aliases, genome.lengths) if regions else None
@@ -248,7 +251,7 @@ def _concept_tracks(run: RunDir, folder: Path, names: ContigNames):
     return concept_tracks(tracks, folder, names), {s.name: s.color for s in tracks.specs}
 
 
-def _chosen(run: RunDir, features, classes, concepts, n_known, n_novel) -> pd.DataFrame:
+def _chosen(run: RunDir, features, classes, concepts, n_known, n_novel, per_family) -> pd.DataFrame:
     path = run.place("catalog") / "catalog.tsv"
     chosen = select_features(
         read_catalog(path),
@@ -257,6 +260,7 @@ def _chosen(run: RunDir, features, classes, concepts, n_known, n_novel) -> pd.Da
         concepts=concepts,
         n_known=n_known,
         n_novel=n_novel,
+        per_family=per_family,
         source=str(path),
     )
     if chosen.empty:

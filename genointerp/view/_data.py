@@ -29,6 +29,8 @@ COLUMNS = (
     "feature",
     "class",
     "best_concept",
+    "family",
+    "family_best",
     "known_by",
     "test_element_f1",
     "q_value",

@@ -92,6 +92,10 @@
     { key: "class", label: "Class", cell: (r) => badge(r.class) },
     { key: "best_concept", label: "Best concept", cell: (r) => general(r.best_concept) },
     {
+      key: "family", label: "Family", num: true, cell: familyCell,
+      title: "feature family (features that fire together); * marks the family's best member",
+    },
+    {
       key: "test_element_f1", label: "Held-out F1", num: true, cell: (r) => fixed(3)(r.test_element_f1),
       title: "element-F1 on the held-out test blocks, at the threshold chosen on validation",
     },
@@ -154,7 +158,7 @@
       const th = event.target.closest("th.gi-sortable");
       if (!th) return;
       const key = th.dataset.key;
-      state.sortDir = state.sortKey === key ? -state.sortDir : (key === "feature" || key === "best_concept" || key === "q_value" ? 1 : -1);
+      state.sortDir = state.sortKey === key ? -state.sortDir : (key === "feature" || key === "family" || key === "best_concept" || key === "q_value" ? 1 : -1);
       state.sortKey = key;
       refresh(false);
     });
@@ -232,6 +236,11 @@
   // ------------------------------------------------------------------ evidence
   function rowOf(feature) {
     return state.rows.find((r) => r.feature === feature) || { feature: feature };
+  }
+
+  function familyCell(r) {
+    if (r.family == null || r.family < 0) return missing;
+    return `${r.family}${r.family_best ? "*" : ""}`;
   }
 
   function renderEvidence(feature) {
