@@ -167,6 +167,14 @@ def test_training_from_a_smaller_model_starts_at_its_loss(tmp_path):
         train_lm(config, tmp_path / "bad", corpus=corpus, progress=False)
 
 
+def test_shipped_versions_load_by_name_and_v1_stays_the_default():
+    assert load_tiny().model_id == load_tiny("v1").model_id == "tiny:genointerp-tiny-v1"
+    v2 = load_tiny("v2")
+    assert v2.receptive_field == 8193 and v2.default_layer == "blocks.6"
+    with pytest.raises(GenointerpError, match="no shipped built-in model 'v3'"):
+        gi.models._tiny.default_weights_dir("v3")
+
+
 def test_bits_per_nt_does_not_depend_on_chunking():
     model = random_tiny().model
     segments = [_random_corpus().train[0][:3000]]
@@ -177,10 +185,12 @@ def test_bits_per_nt_does_not_depend_on_chunking():
 
 
 @pytest.mark.realdata
-def test_shipped_model_beats_markov_chains_on_held_out_and_unseen_genomes(mirror):
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_shipped_model_beats_markov_chains_on_held_out_and_unseen_genomes(mirror, version):
     """The weights in the package, on 100 kb of E. coli's held-out tail and of S. pyogenes."""
-    model = load_tiny()
-    record = read_tiny(gi.models._tiny.default_weights_dir())[1]
+    model = load_tiny(version)
+    record = read_tiny(gi.models._tiny.default_weights_dir(version))[1]
+    assert model.model_id == f"tiny:genointerp-tiny-{version}"
     assert record["parameters"] == sum(p.numel() for p in model.model.parameters())
     ecoli = gi.datasets.load("ecoli_k12").genome()
     tokens = gi.models.nucleotide_index(ecoli.codes("NC_000913.3"))
