@@ -33,13 +33,14 @@ def main(repo: str) -> None:
     check("ecoli_k12" in run("data", "list"), "genointerp data list names ecoli_k12")
     check("prokaryote" in run("concepts", "list"), "genointerp concepts list names prokaryote")
     check("cds" in run("concepts", "list", "prokaryote"), "the prokaryote catalog lists cds")
-    model = gi.models.load_model("tiny")
-    acts = model.run("ACGT" * 64, [model.default_layer]).activations[model.default_layer]
-    shape = tuple(acts.shape)
-    check(
-        shape == (1, 256, model.d_model) and bool(acts.isfinite().all()),
-        f"the built-in model {model.model_id} runs from its shipped weights: {shape}",
-    )
+    for version in (None, *gi.models.SHIPPED):
+        model = gi.models.load_model("tiny", version)
+        acts = model.run("ACGT" * 64, [model.default_layer]).activations[model.default_layer]
+        shape = tuple(acts.shape)
+        check(
+            shape == (1, 256, model.d_model) and bool(acts.isfinite().all()),
+            f"the built-in model {model.model_id} runs from its shipped weights: {shape}",
+        )
     assets = gi.view.asset_files()
     check(all(p.is_file() for p in assets.values()), f"viewer assets found: {sorted(assets)}")
     css = Path(gi.report.__file__).parent / "assets" / "report.css"
