@@ -117,6 +117,29 @@ def test_only_needs_its_inputs(tmp_path):
         gi.pipeline.run(gi.pipeline.load_config(path), only="sae", echo=lambda _: None)
 
 
+def test_a_stage_killed_once_marked_done_has_its_timing_in_run_json(tmp_path, monkeypatch):
+    """Killed right after its record says "done", a stage is skipped by the next run, so
+    run.json must already hold its timing (a random SIGKILL in test_faults once hit the gap)."""
+    from genointerp.pipeline import _state
+
+    put = _state.Records.put
+
+    def put_then_die(self, key, record):
+        put(self, key, record)
+        if record["state"] == "done":
+            raise SystemExit("killed")
+
+    config = gi.pipeline.load_config(write_config(tmp_path))
+    monkeypatch.setattr(_state.Records, "put", put_then_die)
+    with pytest.raises(SystemExit):
+        gi.pipeline.run(config, only="concepts", progress=False, echo=lambda _: None)
+    monkeypatch.setattr(_state.Records, "put", put)
+    summary = gi.pipeline.run(config, only="concepts", progress=False, echo=lambda _: None)
+    assert summary.ran() == []  # up to date: skipped
+    info = json.loads((Path(config.output) / "run.json").read_text())
+    assert set(info["stages"]) == {"concepts"}
+
+
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
     path = write_config(tmp_path)
     config = gi.pipeline.load_config(path)

@@ -129,6 +129,9 @@ def _step(ctx: RunContext, stage: Stage, g: GenomeConfig | None, shard):
     outputs = signature(stage.outputs(ctx, g), ctx.root)
     if outputs is None:
         raise GenointerpError(f"stage {stage.name} finished without all of its outputs ({key})")
+    # run.json's timing first: a job killed between the two writes reruns the stage (its
+    # record still says "started") instead of skipping it with run.json left without it
+    _record_timing(ctx, stage.name, name, seconds, peak)
     records.put(
         key,
         {
@@ -140,7 +143,6 @@ def _step(ctx: RunContext, stage: Stage, g: GenomeConfig | None, shard):
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         },
     )
-    _record_timing(ctx, stage.name, name, seconds, peak)
     return StepResult(stage.name, name, action, seconds, peak.bytes)
 
 
