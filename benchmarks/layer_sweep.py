@@ -18,24 +18,10 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from results import OTHER, stage
+from results import GENERAL, OTHER, stage
 
 import genointerp as gi
 
-GENERAL = [  # the 12 general prokaryotic concepts of docs/results.md
-    "cds",
-    "codon_pos1",
-    "codon_pos2",
-    "codon_pos3",
-    "cds_start_codon",
-    "cds_stop_codon",
-    "gene_upstream",
-    "trna",
-    "rrna",
-    "ncrna",
-    "intergenic",
-    "mobile_element",
-]
 MODES = {"one strand": "", "joint strands": gi.acts.JOINT_SUFFIX}
 
 

@@ -20,6 +20,21 @@ import pandas as pd
 import genointerp as gi
 
 OTHER = "streptococcus_pyogenes_m1"  # never seen by the model (its recipe's `unseen`) or SAE
+GENERAL = [  # the 12 general prokaryotic concepts of issue 15
+    "cds",
+    "codon_pos1",
+    "codon_pos2",
+    "codon_pos3",
+    "cds_start_codon",
+    "cds_stop_codon",
+    "gene_upstream",
+    "trna",
+    "rrna",
+    "ncrna",
+    "intergenic",
+    "mobile_element",
+]
+KNOWN_F1, ALPHA = 0.5, 0.05  # gi.rank's cut-offs for a known concept
 
 
 def stage(path: Path, what: str, fn):
@@ -106,6 +121,9 @@ def main() -> None:
         tables["other"] = other_genome(
             work, args, sae_al, neuron_al, probe_al, probe_source, layer, summary
         )
+    if "other" in tables:
+        tables["general"] = general(tables["ecoli"], tables["other"], work / "ecoli_catalog")
+    tables["families"] = families_by_concept(work / "ecoli_catalog")
     for name, table in tables.items():
         table.to_csv(work / f"table_{name}.tsv", sep="\t", index=False, float_format="%.4f")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -354,6 +372,60 @@ def other_genome(
         }
     )
     return with_verdicts(table)
+
+
+def general(ecoli: pd.DataFrame, other: pd.DataFrame, catalog: Path) -> pd.DataFrame:
+    """The 12 general concepts on both genomes: the best single SAE feature (chosen on E. coli
+    validation blocks), its family and size, the best neuron and the probe; known means
+    element-F1 >= 0.5 with q < 0.05 on that genome."""
+    families = pd.read_csv(catalog / "catalog.tsv", sep="\t").set_index("feature")["family"]
+    sizes = families.value_counts()
+    table = pd.DataFrame({"concept": GENERAL})
+    for name, scores in (("ecoli", ecoli), ("other", other)):
+        s = scores.set_index("concept").reindex(GENERAL)
+        table[f"{name}_feature"] = s["feature"].to_numpy()
+        table[f"{name}_eF1"] = s["eF1"].to_numpy()
+        table[f"{name}_q"] = s["q"].to_numpy()
+        table[f"{name}_known"] = ((s["eF1"] >= KNOWN_F1) & (s["q"] < ALPHA)).to_numpy()
+        table[f"{name}_neuron_eF1"] = s["neuron_eF1"].to_numpy()
+        table[f"{name}_probe_eF1"] = s["probe_eF1"].to_numpy()
+    family = table["ecoli_feature"].map(families)
+    table.insert(2, "family", family)
+    table.insert(3, "family_size", family.map(sizes))
+    return table
+
+
+def families_by_concept(catalog: Path) -> pd.DataFrame:
+    """Concepts x families: for each concept, its known features, the families they fall in,
+    the largest of those families (all members) and how many are single features, and the
+    best known feature's held-out element-F1; then the candidate families."""
+    table = pd.read_csv(catalog / "catalog.tsv", sep="\t")
+    sizes = table["family"].value_counts()
+    rows = []
+    for concept, group in table[table["class"] == "known"].groupby("best_concept"):
+        families = group["family"].unique()
+        rows.append(
+            {
+                "concept": concept,
+                "known_features": len(group),
+                "families": len(families),
+                "largest_family": int(sizes[families].max()),
+                "single_feature_families": int((sizes[families] == 1).sum()),
+                "best_feature": int(group.loc[group["test_element_f1"].idxmax(), "feature"]),
+                "best_eF1": float(group["test_element_f1"].max()),
+            }
+        )
+    out = pd.DataFrame(rows).sort_values("known_features", ascending=False)
+    candidates = table[table["class"] == "candidate_novel"]
+    families = candidates["family"].unique()
+    rows = {
+        "concept": "(candidate novel)",
+        "known_features": 0,
+        "families": len(families),
+        "largest_family": int(sizes[families].max()) if len(families) else 0,
+        "single_feature_families": int((sizes[families] == 1).sum()),
+    }
+    return pd.concat([out, pd.DataFrame([rows])], ignore_index=True)
 
 
 if __name__ == "__main__":
