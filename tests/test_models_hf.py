@@ -34,10 +34,8 @@ def _esm_tokenizer(path, singles="ACGTN"):
     return transformers.EsmTokenizer(str(path))
 
 
-@pytest.fixture(scope="module")
-def esm_dir(tmp_path_factory):
+def save_esm(directory):
     """EsmForMaskedLM (hidden 32, 2 layers, 2 heads) with special tokens + 6-mers + A C G T N."""
-    directory = tmp_path_factory.mktemp("esm")
     tokenizer = _esm_tokenizer(directory / "vocab.txt")
     config = transformers.EsmConfig(
         vocab_size=len(tokenizer),
@@ -56,6 +54,11 @@ def esm_dir(tmp_path_factory):
     return directory
 
 
+@pytest.fixture(scope="module")
+def esm_dir(tmp_path_factory):
+    return save_esm(tmp_path_factory.mktemp("esm"))
+
+
 def _char_tokenizer():
     """A fast WordLevel tokenizer over single nucleotides that adds <bos>."""
     vocab = {token: i for i, token in enumerate(CHAR_VOCAB)}
@@ -69,10 +72,8 @@ def _char_tokenizer():
     )
 
 
-@pytest.fixture(scope="module")
-def char_dir(tmp_path_factory):
+def save_char_gpt2(directory):
     """GPT2LMHeadModel over single nucleotides; a fast WordLevel tokenizer that adds <bos>."""
-    directory = tmp_path_factory.mktemp("char")
     tokenizer = _char_tokenizer()
     vocab = tokenizer.get_vocab()
     config = transformers.GPT2Config(
@@ -89,6 +90,11 @@ def char_dir(tmp_path_factory):
     transformers.GPT2LMHeadModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="module")
+def char_dir(tmp_path_factory):
+    return save_char_gpt2(tmp_path_factory.mktemp("char"))
 
 
 @pytest.fixture(scope="module")

@@ -189,11 +189,30 @@ class Adapter(ABC):
         codes: np.ndarray | torch.Tensor,
         layer: str,
         edit: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        grad: bool = False,
     ) -> torch.Tensor:
-        """Logits (batch, pos, vocab) when ``layer``'s output is replaced by ``edit(output)``.
+        """Logits (batch, pos, vocab) per nucleotide when ``layer``'s output is replaced by
+        ``edit(output)``.
 
-        ``edit`` gets and returns the layer's per-nucleotide output (batch, pos, d_model)
-        in float32.  Used to score an SAE's reconstruction inside the model.
+        ``edit`` gets and returns the layer's output per token, ``(batch, tokens, d_model)``
+        in float32 (cast back to the model's dtype afterwards): per nucleotide for the
+        built-in model and Evo 2, per k-mer or BPE token (special tokens and padding
+        included) for Hugging Face models whose tokens group nucleotides.  An adapter that
+        runs rows one at a time calls ``edit`` once per row.  Used to score an SAE's
+        reconstruction inside the model and to intervene on its features.
+
+        Parameters
+        ----------
+        codes
+            ``(batch, pos)`` ASCII nucleotide codes, as for :meth:`forward`.
+        layer
+            The module path whose output is edited.
+        edit
+            ``(batch, tokens, d_model)`` float32 -> the same shape.
+        grad
+            Run with autograd on (no inference mode), so gradients flow from the logits
+            back to anything ``edit`` used; off by default.
         """
         raise GenointerpError(
             f"the {self.name!r} adapter cannot splice edited activations into the model yet. "

@@ -17,7 +17,8 @@ bfloat16.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -34,6 +35,7 @@ from ._base import (
     resolve_dtype,
     string_codes,
 )
+from ._hf import EditHook
 
 DEFAULT_MODEL = "evo2_7b"
 INSTALL_NOTES = "https://github.com/ArcInstitute/evo2#installation"
@@ -247,13 +249,7 @@ class Evo2Adapter(Adapter):
         Both are float32 (Evo 2 gives bfloat16) and live on :attr:`device`.
         """
         layers = self.check_layers(layers)
-        codes = normalise_codes(codes)  # (batch, pos)
-        if self.context_length and codes.shape[1] > self.context_length:
-            raise GenointerpError(
-                f"a window of {codes.shape[1]} nucleotides is longer than the "
-                f"{self.context_length} model {self.model_id!r} takes. Fix: use shorter windows"
-            )
-        ids = torch.from_numpy(codes.astype(np.int32)).to(self.device)  # byte tokens
+        ids = self._ids(codes)  # (batch, pos)
         with torch.inference_mode():
             outputs, embeddings = self.module(ids, return_embeddings=True, layer_names=layers)
         acts = {}
@@ -269,3 +265,45 @@ class Evo2Adapter(Adapter):
             acts[name] = h.to(torch.float32, copy=True)
         logits = outputs[0].to(torch.float32, copy=True)  # (batch, pos, vocab)
         return ModelOutput(acts, logits)
+
+    def splice(
+        self,
+        codes: np.ndarray | torch.Tensor,
+        layer: str,
+        edit: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        grad: bool = False,
+    ) -> torch.Tensor:
+        """Logits ``(batch, pos, vocab)`` in float32 with ``layer``'s output replaced by
+        ``edit(output)``.
+
+        One token per nucleotide, so ``edit`` gets the per-nucleotide output ``(batch, pos, d)``
+        in float32 (the first element of a block's ``(hidden, state)`` tuple; the state passes
+        through) and returns that shape; the result is cast back to bfloat16. The pass runs
+        the StripedHyena network ``module.model`` directly, with the same input as
+        :meth:`forward`, because ``evo2.Evo2.__call__`` always runs under ``torch.no_grad()``;
+        ``grad=True`` runs it with autograd on, so gradients reach anything ``edit`` used.
+        """
+        self.check_layers(layer)
+        ids = self._ids(codes)  # (batch, pos)
+        network = self.module.model
+        hook = EditHook(self, layer, edit, tuple(ids.shape))
+        handle = network.get_submodule(layer).register_forward_hook(hook)
+        with torch.enable_grad() if grad else nullcontext():  # grad: even in a no_grad caller
+            try:
+                with torch.inference_mode(not grad):
+                    logits, _ = network(ids)  # StripedHyena: (logits, inference state)
+            finally:
+                handle.remove()
+            hook.check_fired()
+            return logits.to(torch.float32, copy=True)  # (batch, pos, vocab)
+
+    def _ids(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """``(batch, pos)`` byte tokens on :attr:`device`, refusing windows over the limit."""
+        codes = normalise_codes(codes)  # (batch, pos)
+        if self.context_length and codes.shape[1] > self.context_length:
+            raise GenointerpError(
+                f"a window of {codes.shape[1]} nucleotides is longer than the "
+                f"{self.context_length} model {self.model_id!r} takes. Fix: use shorter windows"
+            )
+        return torch.from_numpy(codes.astype(np.int32)).to(self.device)  # byte tokens

@@ -16,7 +16,8 @@ from __future__ import annotations
 import inspect
 import logging
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -434,53 +435,109 @@ class HFAdapter(Adapter):
 
         Both are float32 and live on :attr:`device`.
         """
-        layers = self.check_layers(layers)
+        return ModelOutput(*self._pass(codes, self.check_layers(layers)))
+
+    def splice(
+        self,
+        codes: np.ndarray | torch.Tensor,
+        layer: str,
+        edit: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        grad: bool = False,
+    ) -> torch.Tensor:
+        """Logits ``(batch, pos, vocab)`` per nucleotide with ``layer``'s output replaced by
+        ``edit(output)``.
+
+        ``edit`` gets the module's output per TOKEN, ``(batch, tokens, d)`` in float32 (the
+        first element when the module returns a tuple, the first value of a model output;
+        the rest passes through), and returns that shape; the result is cast back to the
+        model's dtype. A k-mer or BPE token covers several nucleotides, so an edit acts on
+        all of them at once (:meth:`tokenize` says which token covers which nucleotide);
+        special tokens (``<bos>``, ``<cls>``, ...) and right padding are among the tokens.
+        The logits are mapped back to nucleotides exactly as :meth:`forward` maps them.
+        Where forward runs rows alone (a bidirectional model that takes no attention mask,
+        rows of different token counts) ``edit`` is called once per row with batch 1.
+        ``grad=True`` runs with autograd on (even inside ``torch.no_grad()``), so gradients
+        flow back through the logits to anything ``edit`` used.
+
+        Examples
+        --------
+        >>> codes = gi.models.as_codes("ACGTACGTACGTAC")  # doctest: +SKIP
+        >>> model.splice(codes, "esm.encoder.layer.0", torch.zeros_like).shape  # doctest: +SKIP
+        torch.Size([1, 14, 4107])
+        """
+        self.check_layers(layer)
+        with torch.enable_grad() if grad else nullcontext():  # grad: even in a no_grad caller
+            _, logits = self._pass(codes, [], (layer, edit), grad=grad)
+        if logits is None:
+            raise GenointerpError(
+                f"model {self.model_id!r} ({type(self.model).__name__}) gives no logits, so "
+                "splice has nothing to return. Fix: load a checkpoint with its language-model "
+                "head (*ForCausalLM or *ForMaskedLM)"
+            )
+        return logits
+
+    def _pass(
+        self,
+        codes: np.ndarray | torch.Tensor,
+        layers: list[str],
+        splice: tuple[str, Callable] | None = None,
+        *,
+        grad: bool = False,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Tokenise, batch, run (rows alone where padding would leak) and map back."""
         codes = normalise_codes(codes)  # (batch, pos)
         tokens = [self.tokenize(row.tobytes().decode("ascii")) for row in codes]
         ids, mask, token_of = self._batch(tokens)
+        run = partial(self._run, layers=layers, splice=splice, grad=grad)
         ragged = len({len(t.ids) for t in tokens}) > 1
         if ragged and not self._takes_mask and not self.causal:
             # no attention mask: padding would leak into a bidirectional model, so run rows alone
             per_row = [
-                self._gather(
-                    *self._run(ids[r : r + 1, : len(t.ids)], None, layers), token_of[r : r + 1]
-                )
+                self._gather(*run(ids[r : r + 1, : len(t.ids)], None), token_of[r : r + 1])
                 for r, t in enumerate(tokens)
             ]
             acts = {name: torch.cat([a[name] for a, _ in per_row]) for name in layers}
             logits = None if per_row[0][1] is None else torch.cat([lg for _, lg in per_row])
-            return ModelOutput(acts, logits)
-        hidden, logits = self._run(ids, mask if self._takes_mask else None, layers)
-        acts, logits = self._gather(hidden, logits, token_of)
-        return ModelOutput(acts, logits)
+            return acts, logits
+        return self._gather(*run(ids, mask if self._takes_mask else None), token_of)
 
     def _run(
-        self, ids: torch.Tensor, mask: torch.Tensor | None, layers: list[str]
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor | None,
+        layers: list[str],
+        splice: tuple[str, Callable] | None = None,
+        grad: bool = False,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        """One forward pass with hooks; per-token outputs ``(batch, tokens, d)``."""
+        """One forward pass with hooks; per-token outputs ``(batch, tokens, d)``.
+
+        ``splice`` = ``(layer, edit)`` replaces that layer's output by ``edit(output)``;
+        ``grad`` runs with autograd on instead of in inference mode.
+        """
         captured: dict[str, torch.Tensor] = {}
         handles = [
             self._named_modules[name].register_forward_hook(partial(_capture, captured, name))
             for name in layers
         ]
+        if splice is not None:
+            hook = EditHook(self, splice[0], splice[1], tuple(ids.shape))
+            handles.append(self._named_modules[splice[0]].register_forward_hook(hook))
         inputs = {"input_ids": ids.to(self.device)}
         if mask is not None:
             inputs["attention_mask"] = mask.to(self.device)
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(not grad):
                 out = self.model(**inputs)
         finally:
             for handle in handles:
                 handle.remove()
+        if splice is not None:
+            hook.check_fired()
         for name in layers:
             h = captured.get(name)
             if h is None or h.ndim != 3 or h.shape[:2] != ids.shape:
-                got = "no output" if h is None else f"shape {tuple(h.shape)}"
-                raise GenointerpError(
-                    f"layer {name!r} of model {self.model_id!r} gave {got}, not "
-                    f"(batch, tokens, d) = ({ids.shape[0]}, {ids.shape[1]}, d). "
-                    f"Fix: use one of {', '.join(self.layers)}"
-                )
+                raise _shape_error(self, name, h, ids.shape)
         return {name: captured[name] for name in layers}, getattr(out, "logits", None)
 
     def _gather(
@@ -496,11 +553,76 @@ class HFAdapter(Adapter):
         return acts, None if logits is None else take(logits)
 
 
+def _first(output):
+    """A module's main output: itself, the first element of a tuple or list, or the first
+    value of a mapping (a transformers ``ModelOutput``); None when there is none."""
+    if isinstance(output, Mapping):
+        return next(iter(output.values()), None)
+    if isinstance(output, tuple | list):
+        return output[0] if output else None
+    return output
+
+
+def _with_first(output, value: torch.Tensor):
+    """``output`` with its main output (see :func:`_first`) replaced by ``value``."""
+    if isinstance(output, MutableMapping):  # a ModelOutput keeps its class and attributes
+        output[next(iter(output))] = value
+        return output
+    if isinstance(output, Mapping):
+        return {**output, next(iter(output)): value}
+    if isinstance(output, tuple) and hasattr(output, "_make"):  # a NamedTuple
+        return output._make([value, *output[1:]])
+    if isinstance(output, tuple | list):
+        return type(output)([value, *output[1:]])
+    return value
+
+
+def _shape_error(adapter: Adapter, layer: str, h, shape) -> GenointerpError:
+    got = "no output" if not isinstance(h, torch.Tensor) else f"shape {tuple(h.shape)}"
+    return GenointerpError(
+        f"layer {layer!r} of model {adapter.model_id!r} gave {got}, not "
+        f"(batch, tokens, d) = ({shape[0]}, {shape[1]}, d). "
+        f"Fix: use one of {', '.join(adapter.layers)}"
+    )
+
+
+class EditHook:
+    """Forward hook that replaces a module's output by ``edit(output)`` (see
+    :meth:`HFAdapter.splice`); the Evo 2 adapter uses it too.
+
+    ``edit`` gets the main output (:func:`_first`) as float32 and must return its shape;
+    the result is cast back to the output's dtype and put where the output was.
+    """
+
+    def __init__(self, adapter: Adapter, layer: str, edit: Callable, shape: tuple) -> None:
+        self.adapter, self.layer, self.edit = adapter, layer, edit
+        self.shape = shape  # (batch, tokens) of the pass
+        self.fired = False
+
+    def __call__(self, module: nn.Module, args, output):
+        h = _first(output)
+        if not isinstance(h, torch.Tensor) or h.ndim != 3 or h.shape[:2] != self.shape:
+            raise _shape_error(self.adapter, self.layer, h, self.shape)
+        edited = self.edit(h.float())  # (batch, tokens, d)
+        if not isinstance(edited, torch.Tensor) or edited.shape != h.shape:
+            tensor = isinstance(edited, torch.Tensor)
+            got = f"shape {tuple(edited.shape)}" if tensor else type(edited).__name__
+            raise GenointerpError(
+                f"the edit spliced into layer {self.layer!r} of {self.adapter.model_id!r} "
+                f"returned {got}, not the shape it was given, {tuple(h.shape)}. "
+                "Fix: return a tensor of the input's shape"
+            )
+        self.fired = True
+        return _with_first(output, edited.to(h.dtype))
+
+    def check_fired(self) -> None:
+        """Refuse a pass in which the layer never ran: nothing was edited."""
+        if not self.fired:
+            raise _shape_error(self.adapter, self.layer, None, self.shape)
+
+
 def _capture(store: dict, name: str, module: nn.Module, args, output) -> None:
     """Forward hook: keep a module's output (the first element of a tuple or model output)."""
-    if isinstance(output, Mapping):
-        output = next(iter(output.values()), None)
-    elif isinstance(output, tuple | list):
-        output = output[0] if output else None
+    output = _first(output)
     if isinstance(output, torch.Tensor):
         store[name] = output

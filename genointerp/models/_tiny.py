@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -306,18 +307,22 @@ class TinyAdapter(Adapter):
         return Tokens(ids, np.arange(len(seq)))
 
     def forward(self, codes, layers: Sequence[str]) -> ModelOutput:
+        return self._forward(codes, layers)
+
+    def _forward(self, codes, layers: Sequence[str], *, grad: bool = False) -> ModelOutput:
         tokens = torch.as_tensor(nucleotide_index(np.asarray(codes)), dtype=torch.long)
         tokens = tokens.to(self._device)
         use_autocast = self._dtype != torch.float32
-        with (
-            torch.inference_mode(),
-            torch.autocast(self._device.type, dtype=self._dtype, enabled=use_autocast),
-        ):
-            logits, acts = self.model(tokens, layers)
-        acts = {name: a.float() for name, a in acts.items()}
-        return ModelOutput(acts, logits.float() if logits.numel() else None)
+        with torch.enable_grad() if grad else nullcontext():  # grad: even in a no_grad caller
+            with (
+                torch.inference_mode(not grad),
+                torch.autocast(self._device.type, dtype=self._dtype, enabled=use_autocast),
+            ):
+                logits, acts = self.model(tokens, layers)
+            acts = {name: a.float() for name, a in acts.items()}
+            return ModelOutput(acts, logits.float() if logits.numel() else None)
 
-    def splice(self, codes, layer: str, edit) -> torch.Tensor:
+    def splice(self, codes, layer: str, edit, *, grad: bool = False) -> torch.Tensor:
         self.check_layers(layer)
 
         def replace(module, args, output):  # a forward hook's return replaces the output
@@ -325,7 +330,7 @@ class TinyAdapter(Adapter):
 
         handle = self.model.get_submodule(layer).register_forward_hook(replace)
         try:
-            return self.forward(codes, []).logits
+            return self._forward(codes, [], grad=grad).logits
         finally:
             handle.remove()
 
