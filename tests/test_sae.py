@@ -487,6 +487,15 @@ def test_loss_recovered_is_one_for_a_perfect_sae_and_zero_for_a_null_one(ecoli):
     assert nothing.clean == perfect.clean and nothing.positions == 3 * 4096
 
 
+def test_loss_recovered_refuses_a_model_with_its_own_vocabulary(tmp_path):
+    from .test_models_hf import save_char_gpt2
+
+    model = gi.models.load_model("hf", str(save_char_gpt2(tmp_path)))
+    sae = identity_sae(model.d_model)
+    with pytest.raises(gi.errors.GenointerpError, match="vocabulary.*loss_windows: 0"):
+        gi.sae.loss_recovered(sae, model, None, model.blocks[0])
+
+
 def test_cli_trains_evaluates_and_refuses_a_mismatched_store(planted, tmp_path, capsys):
     store, _, _ = planted
     out = tmp_path / "sae"

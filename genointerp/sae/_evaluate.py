@@ -46,6 +46,13 @@ def loss_recovered(
             "loss recovered is defined here for causal models (next-nucleotide loss). "
             f"Fix: skip it for {model.model_id!r}"
         )
+    if model.name != "tiny":  # the scoring below reads logits 0-3 as A, C, G, T
+        raise GenointerpError(
+            f"loss recovered scores next-nucleotide logits in the built-in model's vocabulary "
+            f"(ids 0-3 = A, C, G, T); {model.model_id!r} ({model.name} adapter) has its own "
+            "token ids, which are not mapped yet. Fix: leave loss recovered out for this SAE "
+            "(loss_windows: 0; no --dataset/--genome for sae eval)"
+        )
     context = model.default_min_context
     sae = copy.deepcopy(sae).to(model.device).eval()  # the caller's SAE stays where it was
 
