@@ -8,7 +8,7 @@ Use it namespaced, as in scanpy::
 
 Sub-packages follow the data flow: ``datasets`` -> ``io`` -> ``annotate`` -> ``concepts`` ->
 ``models`` -> ``acts`` -> ``sae`` -> ``features`` -> ``align`` -> ``rank`` ->
-``export`` / ``pl`` / ``view`` / ``report``.  They are imported on first use, so
+``intervene`` -> ``export`` / ``pl`` / ``view`` / ``report``.  They are imported on first use, so
 ``import genointerp`` stays fast and never touches the network.
 """
 
@@ -32,6 +32,7 @@ _SUBMODULES = (
     "features",
     "align",
     "rank",
+    "intervene",
     "export",
     "pl",
     "view",
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         errors,
         export,
         features,
+        intervene,
         io,
         models,
         names,

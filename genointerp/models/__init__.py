@@ -9,6 +9,7 @@
 """
 
 from ._base import (
+    N_INDEX,
     Adapter,
     LayerError,
     ModelOutput,
@@ -42,6 +43,7 @@ __all__ = [
     "HFAdapter",
     "LMTrainConfig",
     "LayerError",
+    "N_INDEX",
     "MarkovModel",
     "ModelOutput",
     "TinyAdapter",

@@ -116,6 +116,10 @@ class Adapter(ABC):
         Width of the activations at every layer this adapter offers.
     context_length
         Longest input, in nucleotides, one forward pass takes (0: no known limit).
+    acgt_logits
+        True when logits ids 0-3 are A, C, G, T (the built-in model's vocabulary): the
+        per-nucleotide losses of :mod:`genointerp.sae` and :mod:`genointerp.intervene`
+        read them so.  Other vocabularies are not mapped yet.
     """
 
     name: str = ""
@@ -123,6 +127,7 @@ class Adapter(ABC):
     causal: bool = True
     d_model: int = 0
     context_length: int = 0
+    acgt_logits: bool = False
 
     @property
     @abstractmethod

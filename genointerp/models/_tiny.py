@@ -282,6 +282,7 @@ class TinyAdapter(Adapter):
 
     name = "tiny"
     causal = True
+    acgt_logits = True
 
     def __init__(self, model: TinyDNA, *, model_id: str, device=None, dtype=None) -> None:
         self._device = resolve_device(device)

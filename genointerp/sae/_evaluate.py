@@ -46,7 +46,7 @@ def loss_recovered(
             "loss recovered is defined here for causal models (next-nucleotide loss). "
             f"Fix: skip it for {model.model_id!r}"
         )
-    if model.name != "tiny":  # the scoring below reads logits 0-3 as A, C, G, T
+    if not model.acgt_logits:  # the scoring below reads logits 0-3 as A, C, G, T
         raise GenointerpError(
             f"loss recovered scores next-nucleotide logits in the built-in model's vocabulary "
             f"(ids 0-3 = A, C, G, T); {model.model_id!r} ({model.name} adapter) has its own "

@@ -1,0 +1,27 @@
+"""Interventions on SAE features inside the model: does a feature matter to it?
+
+Edits (ablate, clamp, push along a decoder direction) are spliced into the model at the SAE's
+layer with the SAE's reconstruction error kept, so only what the edited features carry
+changes; the ablation effect measures the loss rise at a concept's positions against
+features of the same density.
+
+>>> import genointerp as gi
+>>> edit = gi.intervene.edit_function(sae, gi.intervene.ablate([1018]))  # doctest: +SKIP
+>>> logits = model.splice(codes, "blocks.5", edit)  # doctest: +SKIP
+"""
+
+from ._ablate import AblationResult, ablation_effect, control_pool, next_base_bits
+from ._edit import FeatureEdit, ablate, add, clamp, edit_function, scaled
+
+__all__ = [
+    "AblationResult",
+    "FeatureEdit",
+    "ablate",
+    "ablation_effect",
+    "add",
+    "clamp",
+    "control_pool",
+    "edit_function",
+    "next_base_bits",
+    "scaled",
+]
