@@ -18,6 +18,7 @@ from ._families import (
     read_summary,
     sample_activity,
 )
+from ._match import STABLE_CORRELATION, FeatureMatch, correlations, match_features
 from ._motifs import (
     Motif,
     best_match,
@@ -32,7 +33,9 @@ from ._rank import CLASSES, Catalog, RankSettings, classify, rank
 
 __all__ = [
     "CLASSES",
+    "STABLE_CORRELATION",
     "Catalog",
+    "FeatureMatch",
     "FamilySettings",
     "FamilySummary",
     "Motif",
@@ -43,10 +46,12 @@ __all__ = [
     "classify",
     "cofiring",
     "compare",
+    "correlations",
     "family_summary",
     "family_table",
     "information_content",
     "leiden_families",
+    "match_features",
     "pwm_from_sites",
     "rank",
     "read_meme",

@@ -82,10 +82,14 @@ class FamilySettings:
             )
 
 
-def sample_activity(features, positions: int = 1 << 19, stretches: int = 64) -> sp.csr_matrix:
+def sample_activity(
+    features, positions: int = 1 << 19, stretches: int = 64, values: bool = False
+) -> sp.csr_matrix:
     """0/1 activity of every feature at about ``positions`` rows, a CSR matrix
     (rows, d_sae): ``stretches`` stretches evenly spaced along the contigs laid end to
-    end, each read on every strand (a stretch stops at its contig's end)."""
+    end, each read on every strand (a stretch stops at its contig's end).  ``values``:
+    the activations themselves instead of 0/1.  Two files of one genome give the same
+    rows, so their samples line up."""
     contigs = features.contigs
     strands = list(features.strands)
     total = sum(contigs.values())
@@ -100,10 +104,11 @@ def sample_activity(features, positions: int = 1 << 19, stretches: int = 64) -> 
         end = min(start + length, contigs[names[k]])
         for strand in strands:
             chunk = features.chunk(names[k], strand, start, end)
-            ones = np.ones(len(chunk.indices), dtype=np.float32)
+            data = chunk.values if values else np.ones(len(chunk.indices))
+            data = data.astype(np.float32)
             shape = (end - start, features.d_sae)
             blocks.append(
-                sp.csr_matrix((ones, chunk.indices.astype(np.int32), chunk.indptr), shape)
+                sp.csr_matrix((data, chunk.indices.astype(np.int32), chunk.indptr), shape)
             )
     return sp.vstack(blocks, format="csr")
 
