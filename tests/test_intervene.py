@@ -24,6 +24,10 @@ class RepeatModel(gi.models.Adapter):
 
     name = "planted"
     model_id = "planted:repeat-base"
+
+    def __init__(self, gain: float = GAIN) -> None:
+        self.gain = gain
+
     d_model = 4
     context_length = 64
     acgt_logits = True
@@ -44,10 +48,10 @@ class RepeatModel(gi.models.Adapter):
 
     def forward(self, codes, layers) -> ModelOutput:
         h = self._onehot(codes)
-        return ModelOutput({name: h for name in layers}, GAIN * h)
+        return ModelOutput({name: h for name in layers}, self.gain * h)
 
     def splice(self, codes, layer, edit, *, grad=False) -> torch.Tensor:
-        return GAIN * edit(self._onehot(codes))
+        return self.gain * edit(self._onehot(codes))
 
 
 def identity_sae():
@@ -181,3 +185,44 @@ def test_ablation_on_the_built_in_model_runs_on_real_windows(ecoli):
     row = result.table.set_index("concept").loc["cds"]
     assert row["delta_in"] > 0.1 and row["delta_out"] > 0.1
     assert 1.5 < result.clean_bits < 2.1
+
+
+def test_sequence_measures_on_known_sequences():
+    rng = np.random.default_rng(0)
+    coding = "ATG" + "GCTGAAAAACTG" * 83 + "TAA"  # one 1,002-nt ORF, no stop before its end
+    assert 999 in gi.intervene.orf_lengths(coding)  # ATG to its stop, the stop excluded
+    random = "".join(rng.choice(list("ACGT"), 3000))
+    assert max(gi.intervene.orf_lengths(random)) < 500
+    assert gi.intervene.period3(coding) > 50 * gi.intervene.period3(random)
+    assert 0.3 < gi.intervene.period3(random) < 3
+    # random DNA: a stop every 64/3 codons on average, so mean ORFs of about 60 nt
+    assert 30 < gi.intervene.measure(random)["mean_orf"] < 100
+    assert gi.intervene.word_rate("GATCAAGATC", "GATC") == 200.0  # palindrome counted once
+    assert gi.intervene.word_rate("AAAC" + "GTTT", "AAAC") == 250.0  # and its reverse complement
+
+
+def test_steering_a_planted_feature_sets_what_is_generated():
+    """The repeat model copies the last base; clamping the C feature high makes it write C
+    whatever the prompt, in proportion to the clamp (a dose-response)."""
+    model, sae = RepeatModel(gain=20.0), identity_sae()
+    prompts = ["ACGTACGTAAAAAAAA", "ACGTACGTTTTTTTTT"]
+    free = gi.intervene.generate(model, prompts, 50, seed=1)
+    assert free[0] == "A" * 50 and free[1] == "T" * 50  # gain 20: repeats with p = 1 - 6e-9
+    result = gi.intervene.steer(
+        model,
+        sae,
+        "onehot",
+        1,
+        prompts,
+        [0.0, 0.5, 3.0],
+        length=200,
+        words=["CCCC"],
+        progress=False,
+    )
+    dose = result.dose_response().set_index("strength")
+    # clamp 0: C never fires, the model still repeats A or T; clamp 3: C's logit 60 beats
+    # the repeated base's 20 at every step, so the output is all C
+    assert dose.loc[0.0, "word_CCCC"] == 0
+    assert result.sequences[(3.0, 0)] == "C" * 200 and result.sequences[(3.0, 1)] == "C" * 200
+    assert dose.loc[0.0, "word_CCCC"] <= dose.loc[0.5, "word_CCCC"] <= dose.loc[3.0, "word_CCCC"]
+    assert dose.loc[3.0, "gc"] == 1.0

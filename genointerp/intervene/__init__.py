@@ -12,16 +12,24 @@ features of the same density.
 
 from ._ablate import AblationResult, ablation_effect, control_pool, next_base_bits
 from ._edit import FeatureEdit, ablate, add, clamp, edit_function, scaled
+from ._steer import SteeringResult, generate, measure, orf_lengths, period3, steer, word_rate
 
 __all__ = [
     "AblationResult",
     "FeatureEdit",
+    "SteeringResult",
     "ablate",
     "ablation_effect",
     "add",
     "clamp",
     "control_pool",
     "edit_function",
+    "generate",
+    "measure",
+    "orf_lengths",
+    "period3",
     "next_base_bits",
     "scaled",
+    "steer",
+    "word_rate",
 ]
