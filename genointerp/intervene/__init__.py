@@ -11,11 +11,25 @@ features of the same density.
 """
 
 from ._ablate import AblationResult, ablation_effect, control_pool, next_base_bits
+from ._attribute import (
+    Attribution,
+    FeatureScore,
+    attribute,
+    one_hot,
+    seqlet_motifs,
+    site_windows,
+)
 from ._edit import FeatureEdit, ablate, add, clamp, edit_function, scaled
 from ._steer import SteeringResult, generate, measure, orf_lengths, period3, steer, word_rate
 
 __all__ = [
     "AblationResult",
+    "Attribution",
+    "FeatureScore",
+    "attribute",
+    "one_hot",
+    "seqlet_motifs",
+    "site_windows",
     "FeatureEdit",
     "SteeringResult",
     "ablate",
