@@ -18,6 +18,7 @@ from ._families import (
     read_summary,
     sample_activity,
 )
+from ._labels import Label, consensus_words, make_labels, score_labels, simulate, word_hits
 from ._match import STABLE_CORRELATION, FeatureMatch, correlations, match_features
 from ._motifs import (
     Motif,
@@ -36,6 +37,7 @@ __all__ = [
     "STABLE_CORRELATION",
     "Catalog",
     "FeatureMatch",
+    "Label",
     "FamilySettings",
     "FamilySummary",
     "Motif",
@@ -46,17 +48,22 @@ __all__ = [
     "classify",
     "cofiring",
     "compare",
+    "consensus_words",
     "correlations",
     "family_summary",
     "family_table",
     "information_content",
     "leiden_families",
+    "make_labels",
     "match_features",
     "pwm_from_sites",
     "rank",
     "read_meme",
     "read_summary",
     "reverse_complement",
+    "score_labels",
+    "simulate",
     "sample_activity",
     "trim",
+    "word_hits",
 ]
