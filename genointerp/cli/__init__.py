@@ -13,7 +13,19 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import GenointerpError
-from . import _align, _concepts, _data, _export, _models, _report, _run, _sae, _slurm, _view
+from . import (
+    _align,
+    _concepts,
+    _data,
+    _export,
+    _intervene,
+    _models,
+    _report,
+    _run,
+    _sae,
+    _slurm,
+    _view,
+)
 
 EXIT_ERROR = 1
 
@@ -32,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _models.register(sub)
     _sae.register(sub)
     _align.register(sub)
+    _intervene.register(sub)
     _export.register(sub)
     _report.register(sub)
     _view.register(sub)

@@ -1,0 +1,216 @@
+"""``genointerp intervene ablate|steer`` and ``genointerp match``: does a feature matter to the
+model, and does it recur in another SAE?"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub) -> None:
+    intervene = sub.add_parser(
+        "intervene", help="ablate or steer SAE features inside the model (causal tests)"
+    )
+    verbs = intervene.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    ablate = verbs.add_parser(
+        "ablate",
+        help="loss rise at each concept's positions when a feature is ablated, against "
+        "density-matched control features",
+    )
+    _run_arguments(ablate)
+    ablate.add_argument(
+        "--features",
+        help="comma-separated features (default: the best known feature of each "
+        "known family in the run's catalog)",
+    )
+    ablate.add_argument("--max-features", type=int, default=20, help="at most this many targets")
+    ablate.add_argument("--concepts", help="comma-separated concepts (default: all)")
+    ablate.add_argument("--positions", type=int, default=200_000, help="scored positions")
+    ablate.add_argument("--controls", type=int, default=24, help="control features in the pool")
+    ablate.set_defaults(handler=_ablate)
+
+    steer = verbs.add_parser(
+        "steer", help="generate with features clamped or pushed at several strengths"
+    )
+    _run_arguments(steer)
+    steer.add_argument(
+        "--features", required=True, help="comma-separated features, edited together"
+    )
+    steer.add_argument("--mode", choices=["clamp", "add"], default="clamp")
+    steer.add_argument(
+        "--strengths",
+        default="0,0.5,1,2,4",
+        help="multiples of each feature's maximum activation (default 0,0.5,1,2,4)",
+    )
+    steer.add_argument("--prompts", type=int, default=4, help="random genome windows as prompts")
+    steer.add_argument("--length", type=int, default=1000, help="nucleotides generated per prompt")
+    steer.add_argument("--words", default="", help="comma-separated words to count in the output")
+    steer.set_defaults(handler=_steer)
+
+    match = sub.add_parser(
+        "match", help="match the features of two SAEs encoded on one genome (seed stability)"
+    )
+    match.add_argument("first", type=Path, metavar="FEATURES_A", help="features.h5 of SAE A")
+    match.add_argument("second", type=Path, metavar="FEATURES_B", help="features.h5 of SAE B")
+    match.add_argument("--sae-a", type=Path, help="SAE A's folder: adds decoder cosines")
+    match.add_argument("--sae-b", type=Path, help="SAE B's folder: adds decoder cosines")
+    match.add_argument("--catalog", type=Path, help="SAE A's catalog folder: counts per class")
+    match.add_argument("--positions", type=int, default=1 << 19, help="sampled positions")
+    match.add_argument("-o", "--output", type=Path, required=True, help="output .tsv")
+    match.set_defaults(handler=_match)
+
+
+def _run_arguments(parser) -> None:
+    parser.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder (demo or pipeline)")
+    parser.add_argument(
+        "--weights",
+        help="the built-in model's weights: a shipped version (v1, v2) or a folder from "
+        "'lm train' (default: the shipped version the SAE's model id names)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output", type=Path, help="output folder (default: RUN/intervene)")
+
+
+def _load(run_path: Path, weights: str | None = None):
+    """The run's model, SAE, layer, genome and concept tracks."""
+    from .._rundir import RunDir
+    from ..concepts import ConceptTracks
+    from ..errors import GenointerpError
+    from ..models import SHIPPED, load_model
+    from ..sae import load_sae
+
+    run = RunDir(run_path)
+    sae, provenance = load_sae(run.file("sae"))
+    kind, _, name = provenance.model_id.partition(":")
+    versions = {f"genointerp-tiny-{version}": version for version in SHIPPED}
+    if kind != "tiny" or (weights is None and name not in versions):
+        raise GenointerpError(
+            f"{run_path}: the SAE reads {provenance.model_id!r}; interventions run the built-in "
+            "model only for now. Fix: use a run of the built-in model, and pass --weights "
+            "when it is not a shipped version"
+        )
+    model = load_model("tiny", weights or versions[name])
+    if model.model_id != provenance.model_id:
+        raise GenointerpError(
+            f"--weights {weights} loads {model.model_id!r}, but the run's SAE reads "
+            f"{provenance.model_id!r}. Fix: pass the weights of the run's model"
+        )
+    tracks = ConceptTracks.read(run.file("concepts"))
+    return run, model, sae, provenance.layer, run.genome(), tracks
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ..intervene import ablation_effect
+
+    run, model, sae, layer, genome, tracks = _load(args.run, args.weights)
+    if args.features:
+        targets = [int(f) for f in args.features.split(",")]
+    else:
+        catalog = pd.read_csv(run.file("catalog") / "catalog.tsv", sep="\t")
+        known = catalog[(catalog["class"] == "known")]
+        if "family_best" in known:
+            known = known[known["family_best"]]
+        targets = known.sort_values("test_element_f1", ascending=False)["feature"].tolist()
+    targets = targets[: args.max_features]
+    result = ablation_effect(
+        model,
+        sae,
+        genome,
+        tracks,
+        layer,
+        targets,
+        concepts=args.concepts.split(",") if args.concepts else None,
+        positions=args.positions,
+        controls=args.controls,
+        seed=args.seed,
+    )
+    out = result.write(args.output or run.path / "intervene")
+    print(
+        f"ablation of {len(targets)} features on {result.positions:,} positions "
+        f"(clean {result.clean_bits:.3f} bits/nt) -> {out / 'ablation.tsv'}"
+    )
+    return 0
+
+
+def _steer(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from ..intervene import steer
+
+    run, model, sae, layer, genome, _ = _load(args.run, args.weights)
+    catalog = pd.read_csv(run.file("catalog") / "catalog.tsv", sep="\t").set_index("feature")
+    maxima = catalog["max"].reindex(range(sae.d_sae)).fillna(0).to_numpy()
+    prompts = random_prompts(genome, args.prompts, model.default_min_context + 1, args.seed)
+    features = [int(f) for f in args.features.split(",")]
+    result = steer(
+        model,
+        sae,
+        layer,
+        features,
+        prompts,
+        [float(s) for s in args.strengths.split(",")],
+        mode=args.mode,
+        maxima=maxima,
+        length=args.length,
+        words=[w for w in args.words.split(",") if w],
+        seed=args.seed,
+    )
+    out = Path(args.output or run.path / "intervene")
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"steer_{'_'.join(map(str, features))}_{args.mode}"
+    result.table.to_csv(out / f"{name}.tsv", sep="\t", index=False, float_format="%.5g")
+    dose = result.dose_response()
+    dose.to_csv(out / f"{name}_dose.tsv", sep="\t", index=False, float_format="%.5g")
+    with open(out / f"{name}.fa", "w") as handle:
+        for (strength, prompt), seq in result.sequences.items():
+            handle.write(f">strength={strength:g} prompt={prompt}\n{seq}\n")
+    print(dose.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"-> {out / name}.tsv, _dose.tsv, .fa")
+    return 0 if np.isfinite(dose.to_numpy(dtype=float)).any() else 1
+
+
+def random_prompts(genome, n: int, length: int, seed: int) -> list[str]:
+    """``n`` random windows of ``length`` nt of the genome, '+' strand."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    contigs = [c for c, size in genome.lengths.items() if size > length]
+    out = []
+    for _ in range(n):
+        contig = contigs[rng.integers(len(contigs))]
+        start = int(rng.integers(0, genome.lengths[contig] - length))
+        out.append(genome.fetch(contig, start, start + length).upper())
+    return out
+
+
+def _match(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ..features import FeatureActivations
+    from ..rank import match_features
+    from ..sae import load_sae
+
+    decoders = None
+    if args.sae_a and args.sae_b:
+        (a, pa), (b, pb) = load_sae(args.sae_a), load_sae(args.sae_b)
+        if (pa.model_id, pa.layer) == (pb.model_id, pb.layer):
+            decoders = (a.W_dec.detach().numpy(), b.W_dec.detach().numpy())
+    found = match_features(
+        FeatureActivations(args.first),
+        FeatureActivations(args.second),
+        decoders=decoders,
+        positions=args.positions,
+    )
+    found.write(args.output)
+    classes = None
+    if args.catalog:
+        table = pd.read_csv(args.catalog / "catalog.tsv", sep="\t")
+        classes = table.set_index("feature")["class"]
+    summary = found.summary(classes)
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"-> {args.output}")
+    return 0

@@ -1,0 +1,105 @@
+"""``genointerp intervene ablate|steer`` and ``genointerp match`` on the small run folder."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+import genointerp as gi
+from genointerp.cli import main
+from tests.builders import random_tiny
+
+
+def save_run_model(run, tmp_path):
+    """The small run's random model (tests/run_fixture.py: d_model 8, seed 3), saved."""
+    model = random_tiny(d_model=8, seed=3)
+    name = model.model_id.split(":", 1)[1]
+    return gi.models.save_tiny(model.model, tmp_path / "model", {"model_id": name})
+
+
+def test_ablate_and_steer_a_run(small_run, tmp_path, capsys):
+    weights = save_run_model(small_run, tmp_path)
+    out = tmp_path / "intervene"
+    common = ["--weights", str(weights), "-o", str(out)]
+    code = main(
+        [
+            "-q",
+            "intervene",
+            "ablate",
+            str(small_run),
+            "--features",
+            "3,5",
+            "--positions",
+            "4000",
+            "--controls",
+            "6",
+            "--concepts",
+            "cds,trna",
+            *common,
+        ]
+    )
+    assert code == 0
+    table = pd.read_csv(out / "ablation.tsv", sep="\t")
+    assert set(table["target"].astype(str)) == {"3", "5"} and set(table["concept"]) == {
+        "cds",
+        "trna",
+    }
+    assert table["n_controls"].min() >= 5 and (out / "controls.tsv").is_file()
+    code = main(
+        [
+            "-q",
+            "intervene",
+            "steer",
+            str(small_run),
+            "--features",
+            "3",
+            "--strengths",
+            "0,2",
+            "--prompts",
+            "2",
+            "--length",
+            "60",
+            "--words",
+            "ACG",
+            *common,
+        ]
+    )
+    assert code == 0
+    dose = pd.read_csv(out / "steer_3_clamp_dose.tsv", sep="\t")
+    assert dose["strength"].tolist() == [0, 2] and "word_ACG" in dose
+    fasta = (out / "steer_3_clamp.fa").read_text().split("\n")
+    assert fasta[0] == ">strength=0 prompt=0" and len(fasta[1]) == 60
+
+
+def test_intervene_refuses_other_weights(small_run, capsys):
+    code = main(["intervene", "ablate", str(small_run), "--weights", "v1"])
+    assert code == 1
+    assert "but the run's SAE reads" in capsys.readouterr().err
+
+
+def test_match_a_run_with_itself(small_run, tmp_path, capsys):
+    features = small_run / "features.h5"
+    out = tmp_path / "match.tsv"
+    code = main(
+        [
+            "-q",
+            "match",
+            str(features),
+            str(features),
+            "--sae-a",
+            str(small_run / "sae"),
+            "--sae-b",
+            str(small_run / "sae"),
+            "--catalog",
+            str(small_run / "catalog"),
+            "-o",
+            str(out),
+            "--positions",
+            "20000",
+        ]
+    )
+    assert code == 0
+    table = pd.read_csv(out, sep="\t")
+    alive = table[table["density"] > 0]
+    assert (alive["match"] == alive["feature"]).all() and (alive["correlation"] > 0.999).all()
+    assert (alive["decoder_cosine"] > 0.999).all()
+    assert "stable" in capsys.readouterr().out
