@@ -21,6 +21,7 @@ from ._evidence import (
     site_logo,
 )
 from ._feature_map import embed_features, feature_map
+from ._geometry import geometry
 from ._logo import LOGO_COLORS, logo, write_logos
 from ._tracks import DEFAULT_LANES, parse_region, region_activations, tracks
 from ._write import write_figures
@@ -39,6 +40,7 @@ __all__ = [
     "element_distance",
     "embed_features",
     "feature_map",
+    "geometry",
     "logo",
     "parse_region",
     "region_activations",

@@ -18,6 +18,7 @@ from ._families import (
     read_summary,
     sample_activity,
 )
+from ._geometry import Geometry, describe, family_geometry, geometry_table
 from ._labels import Label, consensus_words, make_labels, score_labels, simulate, word_hits
 from ._match import STABLE_CORRELATION, FeatureMatch, correlations, match_features
 from ._motifs import (
@@ -37,6 +38,7 @@ __all__ = [
     "STABLE_CORRELATION",
     "Catalog",
     "FeatureMatch",
+    "Geometry",
     "Label",
     "FamilySettings",
     "FamilySummary",
@@ -47,11 +49,14 @@ __all__ = [
     "best_members",
     "classify",
     "cofiring",
+    "describe",
     "compare",
     "consensus_words",
     "correlations",
+    "family_geometry",
     "family_summary",
     "family_table",
+    "geometry_table",
     "information_content",
     "leiden_families",
     "make_labels",
