@@ -85,3 +85,26 @@ def test_labels_from_catalog_evidence():
     assert labels[1].concept == "codon_pos2" and "codon position 2" in labels[1].text
     assert labels[2].concept == "intergenic"
     assert labels[5].word == "GATC" and labels[5].offset == -1 and 6 not in labels
+
+
+def test_labels_of_a_run_score_its_planted_feature_high(small_run):
+    import json
+
+    table = pd.read_csv(small_run / "catalog" / "catalog.tsv", sep="\t")
+    top = pd.read_csv(small_run / "catalog" / "top_sites.tsv", sep="\t")
+    planted = json.loads((small_run / "run.json").read_text())["planted_feature"]
+    labels = gi.rank.make_labels(table, top)
+    features = gi.features.FeatureActivations(small_run / "features.h5")
+    tracks = gi.concepts.ConceptTracks.read(small_run / "concepts.h5")
+    genome = gi.io.Genome.open(small_run / "genome.fa")
+    scores = gi.rank.score_labels(
+        labels, features, tracks, genome, BlockSplit(block=1500), positions=8000, stretch=1000
+    ).set_index("feature")
+    assert scores.loc[planted, "kind"] == "concept"
+    # the annotated sites are where it fires above half its maximum; it also fires weaker
+    assert scores.loc[planted, "score"] > 0.3
+    # the run's SAE reads short words by construction: their word labels simulate them well
+    words = scores[scores["kind"] == "word"]["score"]
+    assert len(words) >= 3 and words.median() > 0.5
+    scored = scores["score"].dropna()
+    assert len(scored) >= 3 and scored.between(-1, 1).all()

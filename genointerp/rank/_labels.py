@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..models import reverse_complement
 from ._motifs import information_content
@@ -167,7 +168,7 @@ def score_labels(
         start = int(rng.integers(lo, max(lo + 1, hi - stretch)))
         picks.append((contig, "+" if rng.random() < 0.5 else "-", start, min(hi, start + stretch)))
     wanted = [label.feature for label in labels]
-    real = {p: features.dense(p[0], p[1], p[2], p[3], features=wanted) for p in picks}
+    real = sp.vstack([_columns(features, p, wanted) for p in picks], format="csc")
     rows = []
     for j, label in enumerate(labels):
         sims = [simulate(label, tracks, genome, *p) for p in picks]
@@ -175,7 +176,7 @@ def score_labels(
             rows.append({"feature": label.feature, "label": label.text, "kind": label.kind})
             continue
         predicted = np.concatenate(sims)
-        actual = np.concatenate([real[p][:, j] for p in picks])
+        actual = real[:, j].toarray().ravel()
         rows.append(
             {
                 "feature": label.feature,
@@ -186,6 +187,17 @@ def score_labels(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _columns(features, pick, wanted: list[int]) -> sp.csr_matrix:
+    """Activations of the ``wanted`` features at one picked stretch, sparse (rows, wanted)."""
+    contig, strand, start, end = pick
+    if hasattr(features, "chunk"):
+        chunk = features.chunk(contig, strand, start, end)
+        shape = (end - start, features.d_sae)
+        block = sp.csr_matrix((chunk.values.astype(np.float32), chunk.indices, chunk.indptr), shape)
+        return block[:, wanted]
+    return sp.csr_matrix(features.dense(contig, strand, start, end, features=wanted))
 
 
 def test_regions(split, contigs: dict[str, int]) -> list[tuple[str, int, int]]:
