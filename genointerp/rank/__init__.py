@@ -19,7 +19,15 @@ from ._families import (
     sample_activity,
 )
 from ._geometry import Geometry, describe, family_geometry, geometry_table
-from ._labels import Label, consensus_words, make_labels, score_labels, simulate, word_hits
+from ._labels import (
+    Label,
+    consensus_words,
+    make_labels,
+    score_labels,
+    simulate,
+    split_regions,
+    word_hits,
+)
 from ._match import STABLE_CORRELATION, FeatureMatch, correlations, match_features
 from ._motifs import (
     Motif,
@@ -68,6 +76,7 @@ __all__ = [
     "reverse_complement",
     "score_labels",
     "simulate",
+    "split_regions",
     "sample_activity",
     "trim",
     "word_hits",

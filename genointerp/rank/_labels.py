@@ -160,7 +160,7 @@ def score_labels(
     feature's activations at about ``positions`` positions of the test blocks (random
     stretches of ``stretch`` nt on random strands)."""
     rng = np.random.default_rng(seed)
-    regions = test_regions(split, features.contigs)
+    regions = split_regions(split, features.contigs)
     picks = []
     sizes = np.array([e - s for _, s, e in regions], dtype=float)
     for _ in range(max(1, positions // stretch)):
@@ -200,10 +200,10 @@ def _columns(features, pick, wanted: list[int]) -> sp.csr_matrix:
     return sp.csr_matrix(features.dense(contig, strand, start, end, features=wanted))
 
 
-def test_regions(split, contigs: dict[str, int]) -> list[tuple[str, int, int]]:
-    """The ``test`` stretches of a split (:mod:`genointerp.align` splits) as
+def split_regions(split, contigs: dict[str, int], name: str = "test") -> list[tuple[str, int, int]]:
+    """The stretches of a split's part ``name`` (:mod:`genointerp.align` splits) as
     (contig, start, end)."""
-    test = split.names.index("test")
+    test = split.names.index(name)
     out = []
     for contig, length in contigs.items():
         ids = split.ids(contig, length)
@@ -230,6 +230,6 @@ __all__ = [
     "make_labels",
     "score_labels",
     "simulate",
-    "test_regions",
+    "split_regions",
     "word_hits",
 ]
