@@ -16,7 +16,8 @@ def save_run_model(run, tmp_path):
     return gi.models.save_tiny(model.model, tmp_path / "model", {"model_id": name})
 
 
-def test_ablate_and_steer_a_run(small_run, tmp_path, capsys):
+def test_ablate_and_steer_a_run(run_copy, tmp_path, capsys):
+    small_run = run_copy  # the catalog gets the ablation columns
     weights = save_run_model(small_run, tmp_path)
     out = tmp_path / "intervene"
     common = ["--weights", str(weights), "-o", str(out)]
@@ -44,6 +45,9 @@ def test_ablate_and_steer_a_run(small_run, tmp_path, capsys):
         "trna",
     }
     assert table["n_controls"].min() >= 5 and (out / "controls.tsv").is_file()
+    catalog = pd.read_csv(small_run / "catalog" / "catalog.tsv", sep="\t").set_index("feature")
+    assert catalog.loc[[3, 5], "ablation_concept"].isin(["cds", "trna"]).all()
+    assert catalog["ablation_selectivity"].notna().sum() == 2
     code = main(
         [
             "-q",
@@ -76,7 +80,8 @@ def test_intervene_refuses_other_weights(small_run, capsys):
     assert "but the run's SAE reads" in capsys.readouterr().err
 
 
-def test_match_a_run_with_itself(small_run, tmp_path, capsys):
+def test_match_a_run_with_itself(run_copy, tmp_path, capsys):
+    small_run = run_copy
     features = small_run / "features.h5"
     out = tmp_path / "match.tsv"
     code = main(
@@ -103,3 +108,6 @@ def test_match_a_run_with_itself(small_run, tmp_path, capsys):
     assert (alive["match"] == alive["feature"]).all() and (alive["correlation"] > 0.999).all()
     assert (alive["decoder_cosine"] > 0.999).all()
     assert "stable" in capsys.readouterr().out
+    catalog = pd.read_csv(small_run / "catalog" / "catalog.tsv", sep="\t")
+    alive = catalog[catalog["density"] > 0]
+    assert alive["seed_stable"].all() and (alive["seed_match"] == alive["feature"]).all()

@@ -108,3 +108,26 @@ def test_labels_of_a_run_score_its_planted_feature_high(small_run):
     assert len(words) >= 3 and words.median() > 0.4 and words.min() > 0.1
     scored = scores["score"].dropna()
     assert len(scored) >= 3 and scored.between(-1, 1).all()
+
+
+def test_evidence_columns_join_the_catalog_files(run_copy):
+    import anndata
+
+    catalog = run_copy / "catalog"
+    before = pd.read_csv(catalog / "catalog.tsv", sep="\t")
+    extra = pd.DataFrame(
+        {"feature": [3, 5], "label": ["word ACG", "cds"], "label_score": [0.8, 0.1]}
+    )
+    added = gi.rank.add_evidence(catalog, extra)
+    assert added == ["label", "label_score"]
+    after = pd.read_csv(catalog / "catalog.tsv", sep="\t").set_index("feature")
+    assert len(after) == len(before) and after.loc[3, "label_score"] == 0.8
+    assert np.isnan(after.loc[4, "label_score"])
+    obs = anndata.read_h5ad(catalog / "catalog.h5ad").obs.set_index("feature")
+    assert obs.loc[5, "label"] == "cds" and obs.loc[4, "label"] == ""
+    gi.rank.add_evidence(catalog, extra.assign(label_score=[0.5, 0.2]))  # replaced, not doubled
+    again = pd.read_csv(catalog / "catalog.tsv", sep="\t")
+    assert (
+        list(again.columns).count("label_score") == 1
+        and again.set_index("feature").loc[3, "label_score"] == 0.5
+    )

@@ -55,7 +55,12 @@ def register(sub) -> None:
     match.add_argument("second", type=Path, metavar="FEATURES_B", help="features.h5 of SAE B")
     match.add_argument("--sae-a", type=Path, help="SAE A's folder: adds decoder cosines")
     match.add_argument("--sae-b", type=Path, help="SAE B's folder: adds decoder cosines")
-    match.add_argument("--catalog", type=Path, help="SAE A's catalog folder: counts per class")
+    match.add_argument(
+        "--catalog",
+        type=Path,
+        help="SAE A's catalog folder: counts per class, and seed_match, seed_correlation and "
+        "seed_stable columns added to it",
+    )
     match.add_argument("--positions", type=int, default=1 << 19, help="sampled positions")
     match.add_argument("-o", "--output", type=Path, required=True, help="output .tsv")
     match.set_defaults(handler=_match)
@@ -132,7 +137,34 @@ def _ablate(args: argparse.Namespace) -> int:
         f"ablation of {len(targets)} features on {result.positions:,} positions "
         f"(clean {result.clean_bits:.3f} bits/nt) -> {out / 'ablation.tsv'}"
     )
+    if run.has("catalog"):
+        _ablation_into_catalog(run.file("catalog"), result.table)
     return 0
+
+
+def _ablation_into_catalog(folder: Path, table) -> None:
+    """Per feature, the row of its own best concept (else its most selective concept):
+    ``ablation_concept``, ``ablation_selectivity``, ``ablation_z``, ``ablation_p``."""
+    import pandas as pd
+
+    from ..rank import add_evidence
+
+    catalog = pd.read_csv(folder / "catalog.tsv", sep="\t").set_index("feature")
+    rows = []
+    for target, group in table.groupby("target"):
+        feature = int(target)
+        own = group[group["concept"] == catalog["best_concept"].get(feature)]
+        row = own.iloc[0] if len(own) else group.loc[group["selectivity"].idxmax()]
+        rows.append(
+            {
+                "feature": feature,
+                "ablation_concept": row["concept"],
+                "ablation_selectivity": row["selectivity"],
+                "ablation_z": row["z"],
+                "ablation_p": row["p_value"],
+            }
+        )
+    add_evidence(folder, pd.DataFrame(rows))
 
 
 def _steer(args: argparse.Namespace) -> int:
@@ -191,7 +223,7 @@ def _match(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ..features import FeatureActivations
-    from ..rank import match_features
+    from ..rank import add_evidence, match_features
     from ..sae import load_sae
 
     decoders = None
@@ -210,6 +242,16 @@ def _match(args: argparse.Namespace) -> int:
     if args.catalog:
         table = pd.read_csv(args.catalog / "catalog.tsv", sep="\t")
         classes = table.set_index("feature")["class"]
+        match = found.table.rename(
+            columns={
+                "match": "seed_match",
+                "correlation": "seed_correlation",
+                "stable": "seed_stable",
+            }
+        )
+        add_evidence(
+            args.catalog, match[["feature", "seed_match", "seed_correlation", "seed_stable"]]
+        )
     summary = found.summary(classes)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"-> {args.output}")

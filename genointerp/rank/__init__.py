@@ -6,6 +6,7 @@
 >>> catalog.families.head()              # one row per family, best first        # doctest: +SKIP
 """
 
+from ._evidence import add_evidence
 from ._families import (
     FamilySettings,
     FamilySummary,
@@ -43,6 +44,7 @@ from ._rank import CLASSES, Catalog, RankSettings, classify, rank
 
 __all__ = [
     "CLASSES",
+    "add_evidence",
     "STABLE_CORRELATION",
     "Catalog",
     "FeatureMatch",
