@@ -111,3 +111,31 @@ def test_match_a_run_with_itself(run_copy, tmp_path, capsys):
     catalog = pd.read_csv(small_run / "catalog" / "catalog.tsv", sep="\t")
     alive = catalog[catalog["density"] > 0]
     assert alive["seed_stable"].all() and (alive["seed_match"] == alive["feature"]).all()
+
+
+def test_the_report_shows_intervention_evidence(run_copy):
+    import re
+
+    index = gi.report.write_report(run_copy, figures=False)
+    feature = int(re.search(r"id='f(\d+)'", index.read_text()).group(1))
+    evidence = pd.DataFrame(
+        {
+            "feature": [feature],
+            "label": ["word ACG at the position"],
+            "label_score": [0.62],
+            "ablation_concept": ["cds"],
+            "ablation_selectivity": [0.0123],
+            "ablation_z": [3.1],
+            "ablation_p": [0.04],
+            "seed_match": [7],
+            "seed_correlation": [0.41],
+            "seed_stable": [False],
+        }
+    )
+    gi.rank.add_evidence(run_copy / "catalog", evidence)
+    html = gi.report.write_report(run_copy, figures=False).read_text()
+    card = html[html.index(f"id='f{feature}'") :]
+    card = card[: card.index("</article>")]
+    assert "word ACG at the position (simulation r = 0.62)" in card
+    assert "more loss at cds than elsewhere" in card and "z = 3.1" in card
+    assert "no counterpart in an SAE of another seed (best r = 0.41)" in card

@@ -279,6 +279,33 @@ def _feature_link(feature, shown: set) -> str:
     return str(int(feature))
 
 
+def _intervention_facts(row: dict) -> list[tuple[str, str]]:
+    """Label, ablation and seed-stability evidence, when the catalog has them
+    (``genointerp intervene ablate``, ``genointerp match --catalog``, labels)."""
+    facts = []
+    if isinstance(row.get("label"), str) and row["label"]:
+        score = row.get("label_score")
+        scored = f" (simulation r = {_fmt(score)})" if _is_number(score) else ""
+        facts.append(("label", row["label"] + scored))
+    if _is_number(row.get("ablation_selectivity")):
+        facts.append(
+            (
+                "ablation",
+                f"{_fmt(row['ablation_selectivity'])} bits/nt more loss at "
+                f"{row.get('ablation_concept')} than elsewhere (z = {_fmt(row.get('ablation_z'))},"
+                f" p = {_fmt(row.get('ablation_p'))} against features of its density)",
+            )
+        )
+    if _is_number(row.get("seed_correlation")):
+        r = _fmt(row["seed_correlation"])
+        if bool(row.get("seed_stable")):
+            text = f"recurs in an SAE of another seed (feature {int(row['seed_match'])}, r = {r})"
+        else:
+            text = f"no counterpart in an SAE of another seed (best r = {r}): possibly noise"
+        facts.append(("seed stability", text))
+    return facts
+
+
 def _feature_card(data, row: dict) -> str:
     feature = int(row["feature"])
     facts = [
@@ -308,6 +335,7 @@ def _feature_card(data, row: dict) -> str:
                 f"(q = {_fmt(row.get('jaspar_q'))})",
             )
         )
+    facts += _intervention_facts(row)
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(_fmt(v))}</dd>" for k, v in facts)
     logo = f"assets/logos/feature_{feature}.png"
     links = ""
