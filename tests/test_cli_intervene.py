@@ -113,6 +113,14 @@ def test_match_a_run_with_itself(run_copy, tmp_path, capsys):
     assert alive["seed_stable"].all() and (alive["seed_match"] == alive["feature"]).all()
 
 
+def test_label_a_run(run_copy, capsys):
+    assert main(["-q", "label", str(run_copy), "--positions", "8000", "--block", "1500"]) == 0
+    catalog = pd.read_csv(run_copy / "catalog" / "catalog.tsv", sep="\t")
+    alive = catalog[catalog["class"] != "dead"]
+    assert alive["label"].notna().all() and alive["label_score"].notna().sum() >= 3
+    assert "median" in capsys.readouterr().out
+
+
 def test_the_report_shows_intervention_evidence(run_copy):
     import re
 

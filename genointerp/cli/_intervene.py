@@ -48,6 +48,15 @@ def register(sub) -> None:
     steer.add_argument("--words", default="", help="comma-separated words to count in the output")
     steer.set_defaults(handler=_steer)
 
+    label = sub.add_parser(
+        "label", help="label every alive feature from its evidence and score each label"
+    )
+    label.add_argument("run", type=Path, metavar="RUN_DIR", help="a run folder with a catalog")
+    label.add_argument("--positions", type=int, default=1 << 18, help="test-block positions")
+    label.add_argument("--block", type=int, default=100_000, help="validation/test block size")
+    label.add_argument("--seed", type=int, default=0)
+    label.set_defaults(handler=_label)
+
     match = sub.add_parser(
         "match", help="match the features of two SAEs encoded on one genome (seed stability)"
     )
@@ -217,6 +226,36 @@ def random_prompts(genome, n: int, length: int, seed: int) -> list[str]:
         start = int(rng.integers(0, genome.lengths[contig] - length))
         out.append(genome.fetch(contig, start, start + length).upper())
     return out
+
+
+def _label(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .._rundir import RunDir
+    from ..align import BlockSplit
+    from ..concepts import ConceptTracks
+    from ..features import FeatureActivations
+    from ..rank import add_evidence, make_labels, score_labels
+
+    run = RunDir(args.run)
+    folder = run.file("catalog")
+    table = pd.read_csv(folder / "catalog.tsv", sep="\t")
+    top = pd.read_csv(folder / "top_sites.tsv", sep="\t")
+    scores = score_labels(
+        make_labels(table, top),
+        FeatureActivations(run.file("features")),
+        ConceptTracks.read(run.file("concepts")),
+        run.genome(),
+        BlockSplit(block=args.block),
+        positions=args.positions,
+        seed=args.seed,
+    )
+    evidence = scores.rename(columns={"score": "label_score"})[["feature", "label", "label_score"]]
+    add_evidence(folder, evidence)
+    summary = scores.merge(table[["feature", "class"]], on="feature").groupby("class")["score"]
+    print(summary.agg(["count", "median"]).to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"-> label, label_score in {folder / 'catalog.tsv'}")
+    return 0
 
 
 def _match(args: argparse.Namespace) -> int:
