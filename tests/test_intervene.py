@@ -226,3 +226,16 @@ def test_steering_a_planted_feature_sets_what_is_generated():
     assert result.sequences[(3.0, 0)] == "C" * 200 and result.sequences[(3.0, 1)] == "C" * 200
     assert dose.loc[0.0, "word_CCCC"] <= dose.loc[0.5, "word_CCCC"] <= dose.loc[3.0, "word_CCCC"]
     assert dose.loc[3.0, "gc"] == 1.0
+
+
+@pytest.mark.realdata
+def test_annotators_count_a_trna_in_generated_sequence(ecoli):
+    genome, tracks = ecoli
+    trna = tracks.elements("trna").iloc[0]
+    gene = genome.fetch(trna["Chromosome"], int(trna["Start"]) - 30, int(trna["End"]) + 30)
+    rng = np.random.default_rng(0)
+    filler = "".join(rng.choice(list("ACGT"), 600))
+    found = gi.intervene.annotated([filler + gene + filler, filler + filler], ["aragorn"])
+    length_kb = (2 * len(filler) + len(gene)) / 1000
+    assert found[0]["aragorn_tRNA"] == pytest.approx(1 / length_kb)
+    assert found[1]["aragorn_tRNA"] == 0.0

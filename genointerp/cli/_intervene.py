@@ -46,6 +46,9 @@ def register(sub) -> None:
     steer.add_argument("--prompts", type=int, default=4, help="random genome windows as prompts")
     steer.add_argument("--length", type=int, default=1000, help="nucleotides generated per prompt")
     steer.add_argument("--words", default="", help="comma-separated words to count in the output")
+    steer.add_argument(
+        "--annotators", default="", help="aragorn and/or barrnap: count their finds per kb"
+    )
     steer.set_defaults(handler=_steer)
 
     label = sub.add_parser(
@@ -198,6 +201,7 @@ def _steer(args: argparse.Namespace) -> int:
         maxima=maxima,
         length=args.length,
         words=[w for w in args.words.split(",") if w],
+        annotators=[a for a in args.annotators.split(",") if a],
         seed=args.seed,
     )
     out = Path(args.output or run.path / "intervene")

@@ -20,7 +20,16 @@ from ._attribute import (
     site_windows,
 )
 from ._edit import FeatureEdit, ablate, add, clamp, edit_function, scaled
-from ._steer import SteeringResult, generate, measure, orf_lengths, period3, steer, word_rate
+from ._steer import (
+    SteeringResult,
+    annotated,
+    generate,
+    measure,
+    orf_lengths,
+    period3,
+    steer,
+    word_rate,
+)
 
 __all__ = [
     "AblationResult",
@@ -34,6 +43,7 @@ __all__ = [
     "SteeringResult",
     "ablate",
     "ablation_effect",
+    "annotated",
     "add",
     "clamp",
     "control_pool",

@@ -95,6 +95,7 @@ def steer(
     maxima: np.ndarray | None = None,
     length: int = 1000,
     words: Sequence[str] = (),
+    annotators: Sequence[str] = (),
     seed: int = 0,
     progress: bool = True,
 ) -> SteeringResult:
@@ -104,6 +105,7 @@ def steer(
     when ``maxima`` is given); ``add`` pushes along their decoder directions by
     ``strength`` (times the maximum likewise).  Strength 0 with ``add`` is the unsteered
     model; every strength uses the same seed, so differences come from the edit.
+    ``annotators`` (``aragorn``, ``barrnap``) count what they find in each output, per kb.
     """
     features = (features,) if isinstance(features, int | np.integer) else tuple(features)
     rows, sequences = [], {}
@@ -112,9 +114,11 @@ def steer(
         if maxima is not None:
             edit = scaled(edit, maxima)
         outputs = generate(model, prompts, length, sae=sae, layer=layer, edit=edit, seed=seed)
+        found = annotated(outputs, annotators) if annotators else [{} for _ in outputs]
         for p, seq in enumerate(outputs):
             sequences[(float(strength), p)] = seq
-            rows.append({"strength": float(strength), "prompt": p, **measure(seq, words)})
+            row = {"strength": float(strength), "prompt": p, **measure(seq, words), **found[p]}
+            rows.append(row)
     return SteeringResult(pd.DataFrame(rows), sequences)
 
 
@@ -133,6 +137,28 @@ def measure(seq: str, words: Sequence[str] = ()) -> dict:
     for word in words:
         out[f"word_{word}"] = word_rate(seq, word)
     return out
+
+
+def annotated(seqs: Sequence[str], tools: Sequence[str]) -> list[dict]:
+    """Per sequence, what each annotator finds per kb (``aragorn_tRNA`` ...), run on all
+    the sequences as contigs of one genome, with a throw-away cache."""
+    import tempfile
+
+    from ..annotate import annotate
+    from ..io import Genome
+
+    genome = Genome.from_sequences({f"s{i}": seq for i, seq in enumerate(seqs)})
+    with tempfile.TemporaryDirectory(prefix="genointerp-steer-") as cache:
+        table = annotate(genome, list(tools), translation_table=11, cache_dir=cache)
+    out = []
+    for i, seq in enumerate(seqs):
+        rows = table[table["Chromosome"] == f"s{i}"] if len(table) else table
+        counts = rows.groupby(["Annotator", "Feature"]).size() if len(rows) else {}
+        kb = max(len(seq), 1) / 1000
+        record = {f"{tool}_{kind}": n / kb for (tool, kind), n in dict(counts).items()}
+        out.append(record)
+    keys = sorted({k for r in out for k in r})
+    return [{k: r.get(k, 0.0) for k in keys} for r in out]
 
 
 def orf_lengths(seq: str) -> list[int]:
@@ -183,6 +209,7 @@ def word_rate(seq: str, word: str) -> float:
 
 __all__ = [
     "SteeringResult",
+    "annotated",
     "generate",
     "measure",
     "orf_lengths",
