@@ -109,6 +109,7 @@ def steer(run, catalog, labels, args) -> pd.DataFrame:
     picks.update({k: v for k, v in chosen.items() if k.startswith("candidate")})
     if "best codon_pos1" not in picks:  # codon features are often best on cds
         phase = catalog[(catalog["class"] == "known") & (catalog["phase0"] > 0.6)]
+        phase = phase.sort_values("test_element_f1", ascending=False)
         picks["codon position 1"] = [int(phase.iloc[0]["feature"])]
     words = [k.split()[1] for k in picks if k.startswith("candidate")]
     tables = []
