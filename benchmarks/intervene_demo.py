@@ -36,7 +36,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("intervene_work"))
     ap.add_argument("--parts", default="ablate,steer,seeds,labels,geometry")
     ap.add_argument("--positions", type=int, default=200_000)
-    ap.add_argument("--length", type=int, default=600)
+    ap.add_argument("--length", type=int, default=600, help="steering: nt generated per prompt")
+    ap.add_argument("--prompts", type=int, default=4, help="steering: prompts per strength")
+    ap.add_argument("--strengths", default="0,1,2,4", help="steering: clamps, x the maximum")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     run = RunDir(args.run)
@@ -103,7 +105,7 @@ def steer(run, catalog, labels, args) -> pd.DataFrame:
 
     model, sae, layer = model_and_sae(run)
     maxima = catalog.set_index("feature")["max"].reindex(range(sae.d_sae)).fillna(0).to_numpy()
-    prompts = random_prompts(run.genome(), 4, model.default_min_context + 1, 0)
+    prompts = random_prompts(run.genome(), args.prompts, model.default_min_context + 1, 0)
     chosen = targets(catalog, labels)
     picks = {k: v for k, v in chosen.items() if k in ("best cds", "best codon_pos1")}
     picks.update({k: v for k, v in chosen.items() if k.startswith("candidate")})
@@ -120,7 +122,7 @@ def steer(run, catalog, labels, args) -> pd.DataFrame:
             layer,
             features,
             prompts,
-            [0.0, 1.0, 2.0, 4.0],
+            [float(v) for v in args.strengths.split(",")],
             maxima=maxima,
             length=args.length,
             words=words,
