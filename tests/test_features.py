@@ -117,6 +117,25 @@ def test_encoding_killed_while_writing_its_statistics_resumes(setup, monkeypatch
         np.testing.assert_array_equal(getattr(resumed.stats, name), getattr(whole.stats, name))
 
 
+def test_encoding_killed_while_creating_its_file_resumes(setup, monkeypatch):
+    """A job that dies while laying out the new file leaves no half-made .partial (whose
+    missing attributes once read as another SAE's: a SIGKILL in test_faults hit that)."""
+    tmp, store, sae_dir, _ = setup
+    out = tmp / "born.h5"
+    real = _encode.FeatureStats.zeros
+
+    def dies_while_laying_out(*args, **kwargs):
+        raise KeyboardInterrupt  # after the attributes and datasets, before the statistics
+
+    monkeypatch.setattr(_encode.FeatureStats, "zeros", dies_while_laying_out)
+    with pytest.raises(KeyboardInterrupt):
+        gi.features.encode(store, sae_dir, out, batch_rows=500)
+    assert not out.with_name(out.name + ".partial").exists()
+    monkeypatch.setattr(_encode.FeatureStats, "zeros", real)
+    done = gi.features.encode(store, sae_dir, out, batch_rows=500)
+    assert done.stats.positions == 2 * N
+
+
 def test_mismatched_sae_is_refused(setup):
     tmp, store, _, _ = setup
     sae = build_sae(SAEConfig(architecture="topk", d_sae=F, k=4), D)

@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .._atomic import atomic_path
 from ..errors import GenointerpError
 from ..names import ENCODING_TYPE, ENCODING_VERSION
 from ._format import FEATURES_TYPE, FEATURES_VERSION, STRAND_KEYS, FeatureActivations
@@ -371,7 +372,11 @@ class _open_partial:
                     f"{self.path}: an unfinished encoding of another SAE, store or layer. "
                     "Fix: delete it, or rerun the command that started it"
                 )
-        self.h5 = create(self.path, self.meta, self.store.contigs, self.store.strands)
+        # laid out under a temporary name, so a job killed while creating it leaves no
+        # half-made .partial (its missing attributes would read as another SAE's)
+        with atomic_path(self.path, suffix=".h5") as tmp:
+            create(tmp, self.meta, self.store.contigs, self.store.strands).close()
+        self.h5 = h5py.File(self.path, "r+")
         return self.h5
 
     def __exit__(self, *exc) -> None:
