@@ -40,3 +40,11 @@ def parse_region_text(text: str) -> tuple[str, int, int | None]:
             "1 <= start <= end (1-based, inclusive)"
         )
     return match["contig"], start - 1, end
+
+
+def true_runs(mask) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of True in a 1-D boolean array."""
+    import numpy as np
+
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .._regions import true_runs
 from ..errors import GenointerpError
 from ..models import reverse_complement
 from ..sae import SAE
@@ -202,7 +203,7 @@ def seqlet_motifs(
         coverage[int(row.start) : int(row.end)] += 1
     per_base = attribution.per_base()
     rows = []
-    for lo, hi in _runs(coverage >= min_sites):
+    for lo, hi in true_runs(coverage >= min_sites):
         inside = seqlets[(seqlets["start"] < hi) & (seqlets["end"] > lo)]
         examples = inside["example_idx"].astype(int).unique()
         profile = per_base[examples, lo:hi].mean(0)
@@ -226,12 +227,6 @@ def seqlet_motifs(
         )
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values("p_value", na_position="last").reset_index(drop=True)
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, end)`` of each run of True."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 __all__ = ["Attribution", "FeatureScore", "attribute", "one_hot", "seqlet_motifs", "site_windows"]

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._regions import true_runs
 from ..models import reverse_complement
 from ._motifs import information_content
 
@@ -102,7 +103,7 @@ def consensus_words(
         counts = np.stack([(codes == ord(b)).sum(0) for b in "ACGT"], axis=1).astype(float) + 0.25
         pwm = counts / counts.sum(1, keepdims=True)
         ic = information_content(pwm)
-        runs = _runs(ic >= min_ic)
+        runs = true_runs(ic >= min_ic)
         if not runs:
             continue
         start, end = max(runs, key=lambda r: (r[1] - r[0], -abs(r[0] - codes.shape[1] // 2)))
@@ -170,12 +171,16 @@ def score_labels(
     wanted = [label.feature for label in labels]
     real = sp.vstack([_columns(features, p, wanted) for p in picks], format="csc")
     rows = []
+    predictions: dict[tuple, np.ndarray | None] = {}  # labels of one concept or word share it
     for j, label in enumerate(labels):
-        sims = [simulate(label, tracks, genome, *p) for p in picks]
-        if sims[0] is None:
+        key = (label.concept, label.word, label.offset)
+        if key not in predictions:
+            sims = [simulate(label, tracks, genome, *p) for p in picks]
+            predictions[key] = None if sims[0] is None else np.concatenate(sims)
+        predicted = predictions[key]
+        if predicted is None:
             rows.append({"feature": label.feature, "label": label.text, "kind": label.kind})
             continue
-        predicted = np.concatenate(sims)
         actual = real[:, j].toarray().ravel()
         rows.append(
             {
@@ -207,7 +212,7 @@ def split_regions(split, contigs: dict[str, int], name: str = "test") -> list[tu
     out = []
     for contig, length in contigs.items():
         ids = split.ids(contig, length)
-        out += [(contig, lo, hi) for lo, hi in _runs(ids == test)]
+        out += [(contig, lo, hi) for lo, hi in true_runs(ids == test)]
     return out
 
 
@@ -217,11 +222,6 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     if sa == 0 or sb == 0:
         return 0.0
     return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb))
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 __all__ = [
