@@ -10,11 +10,14 @@ import numpy as np
 import pandas as pd
 
 from .. import names
+from .._atomic import atomic_path
 from .._rundir import RunDir
+from ..errors import GenointerpError
 from ._align import alignment_heatmap, read_alignment, sae_vs_baselines, threshold_curve
 from ._common import offscreen_figure, save_figure
 from ._evidence import codon_phase, element_distance, site_logo
 from ._feature_map import embed_features, feature_map
+from ._geometry import geometry
 from ._tracks import default_lanes, parse_region, tracks
 
 log = logging.getLogger(__name__)
@@ -39,13 +42,20 @@ def write_figures(
     * for the top known feature (``known_*``) and the top candidate novel one
       (``candidate_*``): ``_logo``, ``_codon_phase``, ``_distance``, ``_threshold``;
     * ``feature_map`` (by class) and ``feature_map_concept`` (known features by concept):
-      UMAP of the decoder directions.
+      UMAP of the decoder directions;
+    * ``geometry``: one known family's sites in the layer's first two principal components
+      (:func:`genointerp.rank.family_geometry`), labelled by codon position when the
+      family's best feature reads a codon position, else in/out of its best concept; the
+      best such family, else the best known family.  Its numbers
+      (:meth:`~genointerp.rank.Geometry.summary`) go beside it as ``geometry.tsv``.
+      Needs ``activations.h5`` and ``catalog/families.tsv``.
 
     Parameters
     ----------
     run_dir
         The run folder (see :class:`genointerp._rundir.RunDir`); needs ``catalog/``, and
-        uses ``alignment/``, ``features.h5`` and ``concepts.h5`` when present.
+        uses ``alignment/``, ``features.h5``, ``concepts.h5``, ``activations.h5`` and
+        ``catalog/families.tsv`` when present.
     out_folder
         Where the PNGs go (created).
     region
@@ -90,6 +100,9 @@ def write_figures(
     if embed and (catalog / "catalog.h5ad").is_file():
         for name, fig in _feature_maps(catalog / "catalog.h5ad").items():
             save(name, fig)
+    fig = _geometry_figure(run, table, out)
+    if fig is not None:
+        save("geometry", fig)
     log.info("wrote %d figures to %s in %.1f s", len(written), out, time.perf_counter() - started)
     return written
 
@@ -224,3 +237,90 @@ def _feature_maps(path: Path) -> dict:
         feature_map(adata, color, ax=fig.add_subplot())
         figures[name] = fig
     return figures
+
+
+def _geometry_pick(families: pd.DataFrame, table: pd.DataFrame):
+    """The known family to draw and the concept that labels its sites: the best family whose
+    best feature reads a codon position (``codon``), else the best known family (its best
+    feature's concept); None without a known family."""
+    from ..rank._geometry import CODON_CONCEPTS
+
+    known = families[families["class"] == "known"]
+    known = known.sort_values("test_element_f1", ascending=False, kind="stable")
+    if not len(known):
+        return None
+    concept = known["best_feature"].map(table.set_index("feature")["best_concept"])
+    codon = known[concept.isin(CODON_CONCEPTS)]
+    if len(codon):
+        return codon.iloc[0], "codon"
+    return known.iloc[0], str(concept.iloc[0])
+
+
+def _geometry_figure(run: RunDir, table: pd.DataFrame, out: Path):
+    """The ``geometry`` figure, with ``geometry.tsv`` beside it; None (and no ``geometry.tsv``)
+    when the run lacks an input, has no known family, or the family never fires."""
+    (out / "geometry.tsv").unlink(missing_ok=True)  # never the numbers of an earlier drawing
+    families = run.place("catalog") / "families.tsv"
+    missing = [n for n in ("activations", "features", "concepts") if not run.has(n)]
+    missing += [] if families.is_file() else ["catalog/families.tsv"]
+    if missing:
+        log.info("no geometry figure: the run has no %s", ", ".join(missing))
+        return None
+    pick = _geometry_pick(pd.read_csv(families, sep="\t"), table)
+    if pick is None:
+        log.info("no geometry figure: the run has no known family")
+        return None
+    family, concept = pick
+    started = time.perf_counter()
+    try:
+        found, about = _family_geometry(run, family, concept)
+    except GenointerpError as err:
+        log.info("no geometry figure for family %s: %s", family["family"], err)
+        return None
+    with atomic_path(out / "geometry.tsv", suffix=".tsv") as tmp:
+        pd.DataFrame([{**about, **found.summary()}]).to_csv(tmp, sep="\t", index=False)
+    log.info(
+        "geometry of family %d (%s, %d sites): %s, in %.1f s",
+        about["family"],
+        concept,
+        len(found.labels),
+        found.shape,
+        time.perf_counter() - started,
+    )
+    fig = offscreen_figure((6.6, 4.4))
+    sites = "by codon position" if concept == "codon" else f"in and outside {concept}"
+    title = (
+        f"family {about['family']} ({about['members']} features), best feature "
+        f"{about['best_feature']}, {about['layer']}\nsites {sites}"
+    )
+    legend = None if concept == "codon" else concept
+    geometry(found, title=title, concept=legend, ax=fig.add_subplot())
+    return fig
+
+
+def _family_geometry(run: RunDir, family: pd.Series, concept: str):
+    """:func:`genointerp.rank.family_geometry` of one row of ``families.tsv`` at the layer
+    the SAE read, and the row's identity for ``geometry.tsv``."""
+    from ..acts import ActivationStore
+    from ..concepts import ConceptTracks
+    from ..features import FeatureActivations
+    from ..rank import family_geometry
+
+    members = [int(m) for m in str(family["members"]).split(",")]
+    tracks = ConceptTracks.read(run.file("concepts"))
+    if concept != "codon" and concept not in tracks.concepts:
+        raise GenointerpError(f"concept {concept!r} is not in {run.file('concepts')}")
+    with (
+        ActivationStore(run.file("activations")) as store,
+        FeatureActivations(run.file("features")) as fa,
+    ):
+        found = family_geometry(store, fa.layer, fa, members, tracks, concept)
+        layer = fa.layer
+    about = {
+        "family": int(family["family"]),
+        "best_feature": int(family["best_feature"]),
+        "members": len(members),
+        "concept": concept,
+        "layer": layer,
+    }
+    return found, about
