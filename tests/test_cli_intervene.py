@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 import genointerp as gi
 from genointerp.cli import main
@@ -48,6 +49,20 @@ def test_ablate_and_steer_a_run(run_copy, tmp_path, capsys):
     catalog = pd.read_csv(small_run / "catalog" / "catalog.tsv", sep="\t").set_index("feature")
     assert catalog.loc[[3, 5], "ablation_concept"].isin(["cds", "trna"]).all()
     assert catalog["ablation_selectivity"].notna().sum() == 2
+    families = pd.read_csv(small_run / "catalog" / "families.tsv", sep="\t")
+    known = families[(families["class"] == "known") & (families["size"] > 1)]
+    members = [int(m) for m in known["members"].iloc[0].split(",")]
+    args = ["-q", "intervene", "ablate", str(small_run), "--features", "3", "--families"]
+    args += ["--positions", "4000", "--controls", "6", "--group-controls", "3"]
+    assert main([*args, "--concepts", "cds", *common]) == 0
+    table = pd.read_csv(out / "ablation.tsv", sep="\t").set_index("target")
+    family = f"family {int(known['family'].iloc[0])}"
+    assert table.loc[family, "control"] == "density-matched groups"
+    assert table.loc[family, "n_controls"] == 3
+    assert sorted(map(int, table.loc[family, "features"].split(","))) == sorted(members)
+    catalog = pd.read_csv(small_run / "catalog" / "catalog.tsv", sep="\t").set_index("feature")
+    assert catalog.loc[members, "ablation_family_selectivity"].nunique() == 1
+    assert catalog["ablation_family_z"].notna().sum() == len(members)
     code = main(
         [
             "-q",
@@ -69,9 +84,70 @@ def test_ablate_and_steer_a_run(run_copy, tmp_path, capsys):
     )
     assert code == 0
     dose = pd.read_csv(out / "steer_3_clamp_dose.tsv", sep="\t")
-    assert dose["strength"].tolist() == [0, 2] and "word_ACG" in dose
+    assert dose["edit"].tolist() == ["none", "none, next seed", "clamp", "clamp"]
+    assert dose["strength"].tolist()[2:] == [0, 2] and "word_ACG" in dose
+    assert dose["others_change"].iloc[0] == 0  # the unsteered rows are the baseline
     fasta = (out / "steer_3_clamp.fa").read_text().split("\n")
-    assert fasta[0] == ">strength=0 prompt=0" and len(fasta[1]) == 60
+    assert fasta[0] == ">edit=none prompt=0" and len(fasta[1]) == 60
+    assert fasta[4] == ">edit=clamp=0 prompt=0"
+    catalog = pd.read_csv(small_run / "catalog" / "catalog.tsv", sep="\t").set_index("feature")
+    assert catalog.loc[3, "steering_measure"] == "word_ACG"
+    rows = dose.set_index("edit")
+    unsteered = rows.loc["none", "word_ACG"]
+    assert catalog.loc[3, "steering_unsteered"] == pytest.approx(unsteered, rel=1e-6)
+    steered = dose[dose["strength"] == 2]["word_ACG"].iloc[0]
+    assert catalog.loc[3, "steering_effect"] == pytest.approx(steered - unsteered, abs=1e-4)
+    assert catalog["steering_effect"].notna().sum() == 1
+
+
+def test_attribute_a_run(run_copy, tmp_path, capsys):
+    """ISM at a feature's top sites: one logo, a seqlet table and the catalog columns; the
+    seqlet cores are bases of the sites' own windows."""
+    weights = save_run_model(run_copy, tmp_path)
+    families = pd.read_csv(run_copy / "catalog" / "families.tsv", sep="\t")
+    feature = int(families[families["class"] == "known"]["best_feature"].iloc[0])  # in the report
+    out = tmp_path / "intervene"
+    code = main(
+        [
+            "-q",
+            "intervene",
+            "attribute",
+            str(run_copy),
+            "--features",
+            str(feature),
+            "--sites",
+            "8",
+            "--motifs",
+            "",
+            "--weights",
+            str(weights),
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    folder = out / "attribution"
+    assert (folder / f"feature_{feature}.png").stat().st_size > 1000
+    groups = pd.read_csv(folder / f"feature_{feature}_seqlets.tsv", sep="\t")
+    summary = pd.read_csv(folder / "attribution.tsv", sep="\t")
+    assert summary["feature"].tolist() == [feature] and summary["attribution_sites"][0] == 8
+    catalog = pd.read_csv(run_copy / "catalog" / "catalog.tsv", sep="\t").set_index("feature")
+    if len(groups):  # a random model may give no group shared by 5 of 8 sites
+        best = groups.sort_values(["seqlets", "length"], ascending=False).iloc[0]
+        assert catalog.loc[feature, "attribution_core"] == best["consensus"]
+        assert catalog.loc[feature, "attribution_share"] == pytest.approx(best["seqlets"] / 8)
+        assert -1024 <= catalog.loc[feature, "attribution_offset"] <= 0
+    else:
+        assert catalog.loc[feature, "attribution_share"] == 0
+    # the report's card of the feature shows the attribution logo (when it reads the run's
+    # own intervene/ folder) and, with a seqlet group, the bases that drive it
+    (run_copy / "intervene").mkdir()
+    (run_copy / "intervene" / "attribution").symlink_to(folder)
+    page = gi.report.write_report(run_copy, figures=False).read_text()
+    assert f"assets/attribution/feature_{feature}.png" in page
+    assert (run_copy / "report" / "assets" / "attribution" / f"feature_{feature}.png").is_file()
+    if len(groups):
+        assert f"{best['consensus']} at {int(best['offset'])} to" in page
 
 
 def test_intervene_refuses_other_weights(small_run, capsys):
@@ -147,3 +223,34 @@ def test_the_report_shows_intervention_evidence(run_copy):
     assert "word ACG at the position (simulation r = 0.62)" in card
     assert "more loss at cds than elsewhere" in card and "z = 3.1" in card
     assert "no counterpart in an SAE of another seed (best r = 0.41)" in card
+
+
+def test_a_features_main_seqlet_group_becomes_its_evidence():
+    """The group most sites share is the feature's core; its motif counts as a match only
+    at q <= 0.05, and the report says which."""
+    from genointerp.cli._intervene import attribution_row
+    from genointerp.report._html import _intervention_facts
+
+    groups = pd.DataFrame(
+        {
+            "offset": [-20, -5],
+            "length": [3, 6],
+            "seqlets": [7, 30],
+            "consensus": ["GGA", "TTGACA"],
+            "match": ["M1", "M2"],
+            "match_name": ["one", "sigma70 -35"],
+            "p_value": [1e-5, 1e-4],
+            "q_value": [0.01, 0.3],
+        }
+    )
+    row = attribution_row(9, groups, 32)
+    assert row["attribution_core"] == "TTGACA" and row["attribution_offset"] == -5
+    assert row["attribution_share"] == 30 / 32 and row["attribution_match"] == "M2 sigma70 -35"
+    facts = dict(_intervention_facts(row))
+    assert facts["bases that drive it"].startswith("TTGACA at -5 to 0 nt from the site, in 30 of")
+    assert "no known motif (closest M2 sigma70 -35, q = 0.3" in facts["bases that drive it"]
+    row = attribution_row(9, groups.assign(q_value=[0.3, 0.01]), 32)
+    assert (
+        "; matches M2 sigma70 -35, q = 0.01"
+        in dict(_intervention_facts(row))["bases that drive it"]
+    )

@@ -226,6 +226,14 @@ def test_steering_a_planted_feature_sets_what_is_generated():
     assert result.sequences[(3.0, 0)] == "C" * 200 and result.sequences[(3.0, 1)] == "C" * 200
     assert dose.loc[0.0, "word_CCCC"] <= dose.loc[0.5, "word_CCCC"] <= dose.loc[3.0, "word_CCCC"]
     assert dose.loc[3.0, "gc"] == 1.0
+    # read back by the unedited model: the all-C outputs fire feature C everywhere and
+    # none of the others (whose activity, A or T, was all of the unsteered output's)
+    assert dose.loc[3.0, "target_activity"] == 1.0 and dose.loc[3.0, "others_change"] == 1.0
+    assert result.sequences[("none", 0)] == "A" * 200  # gain 20: the unsteered model repeats
+    effect = result.effect("word_CCCC")
+    assert effect["unsteered"] == 0 and effect["effect"] == dose.loc[3.0, "word_CCCC"]
+    assert effect["rho"] > 0.8 and effect["others_change"] == 1.0
+    assert effect["others_noise"] == 0  # the next seed repeats the prompt's last base too
 
 
 @pytest.mark.realdata

@@ -12,7 +12,7 @@ import pytest
 import genointerp as gi
 from genointerp.concepts import load_catalog
 from genointerp.rank._motifs import pwm_from_sites
-from genointerp.rank._rank import _motif_concepts, _motif_matches
+from genointerp.rank._rank import _motif_matches, motif_concepts
 from tests.test_motifs import jaspar  # noqa: F401 - the JASPAR fixture (mirror)
 
 WORDS = {0: "GCTGGTGG", 1: "GATC", 2: "AGGAGG", 3: "CATTGCAG", 4: "ACGCTTAA"}
@@ -22,7 +22,7 @@ WORDS = {0: "GCTGGTGG", 1: "GATC", 2: "AGGAGG", 3: "CATTGCAG", 4: "ACGCTTAA"}
 @pytest.fixture(scope="module")
 def known():
     tracks = SimpleNamespace(specs=load_catalog("annotations/bacterial_motifs.yaml").concepts)
-    return _motif_concepts(tracks)
+    return motif_concepts(tracks)
 
 
 def planted_pwms(seed: int = 1) -> dict[int, np.ndarray]:
@@ -54,7 +54,7 @@ def candidates_table() -> pd.DataFrame:
     )
 
 
-def test_motif_concepts_become_motifs(known):
+def testmotif_concepts_become_motifs(known):
     assert [m.id for m in known][:4] == [
         "shine_dalgarno",
         "sigma70_minus10",
@@ -64,7 +64,7 @@ def test_motif_concepts_become_motifs(known):
     dnaa = next(m for m in known if m.id == "dnaa_box")  # TTWTNCACA
     np.testing.assert_allclose(dnaa.pwm[2], [0.5, 0, 0, 0.5])
     np.testing.assert_allclose(dnaa.pwm[4], [0.25] * 4)
-    assert _motif_concepts(SimpleNamespace(specs=load_catalog("regulatory").concepts)) == []
+    assert motif_concepts(SimpleNamespace(specs=load_catalog("regulatory").concepts)) == []
 
 
 @pytest.mark.realdata
@@ -102,7 +102,7 @@ def test_without_memelite_background_the_builtin_comparison_runs(known):
     pd.testing.assert_frame_equal(hits, builtin)
 
 
-def test_no_motif_concepts_or_candidates_gives_empty_matches(known):
+def test_nomotif_concepts_or_candidates_gives_empty_matches(known):
     settings = gi.rank.RankSettings()
     empty = _motif_matches([], planted_pwms(), known, [], settings)
     assert empty.empty and list(empty.columns) == ["feature", "motif_match", "motif_p", "motif_q"]

@@ -19,12 +19,18 @@ def register(sub) -> None:
         "density-matched control features",
     )
     _run_arguments(ablate)
-    ablate.add_argument(
-        "--features",
-        help="comma-separated features (default: the best known feature of each "
-        "known family in the run's catalog)",
+    _feature_arguments(
+        ablate, "the best known feature of each known family in the run's catalog", 20
     )
-    ablate.add_argument("--max-features", type=int, default=20, help="at most this many targets")
+    ablate.add_argument(
+        "--families",
+        action="store_true",
+        help="also ablate each known family of two or more features as one target, against "
+        "control groups of its size (the first --max-features families, best first)",
+    )
+    ablate.add_argument(
+        "--group-controls", type=int, default=8, help="control groups per family (default 8)"
+    )
     ablate.add_argument("--concepts", help="comma-separated concepts (default: all)")
     ablate.add_argument("--positions", type=int, default=200_000, help="scored positions")
     ablate.add_argument("--controls", type=int, default=24, help="control features in the pool")
@@ -47,9 +53,40 @@ def register(sub) -> None:
     steer.add_argument("--length", type=int, default=1000, help="nucleotides generated per prompt")
     steer.add_argument("--words", default="", help="comma-separated words to count in the output")
     steer.add_argument(
+        "--measure",
+        help="the measure whose change goes into the catalog (steering_* columns): mean_orf, "
+        "period3, gc, word_<WORD>, or an annotator's column (default: the first word's, "
+        "else mean_orf)",
+    )
+    steer.add_argument(
         "--annotators", default="", help="aragorn and/or barrnap: count their finds per kb"
     )
     steer.set_defaults(handler=_steer)
+
+    attribute = verbs.add_parser(
+        "attribute",
+        help="which bases drive a feature: attributions at its top sites, seqlets and "
+        "their motif matches",
+    )
+    _run_arguments(attribute)
+    _feature_arguments(
+        attribute, "the best feature of each candidate novel family, most novel first", 10
+    )
+    attribute.add_argument("--sites", type=int, default=32, help="top sites per feature")
+    attribute.add_argument(
+        "--method",
+        choices=["ism", "saliency", "deep_lift_shap"],
+        default="ism",
+        help="in-silico mutagenesis of the 64 nt before each site (default), gradient x "
+        "input, or DeepLIFT/SHAP over shuffled references",
+    )
+    attribute.add_argument(
+        "--motifs",
+        default="jaspar2024_core",
+        help="MEME file or data set the seqlets are compared with, beside the run's motif "
+        "concepts (e.g. bacterial_motifs) (default: jaspar2024_core; '' for none)",
+    )
+    attribute.set_defaults(handler=_attribute)
 
     label = sub.add_parser(
         "label", help="label every alive feature from its evidence and score each label"
@@ -87,6 +124,13 @@ def _run_arguments(parser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", type=Path, help="output folder (default: RUN/intervene)")
+
+
+def _feature_arguments(parser, default: str, most: int) -> None:
+    parser.add_argument("--features", help=f"comma-separated features (default: {default})")
+    parser.add_argument(
+        "--max-features", type=int, default=most, help=f"at most this many (default {most})"
+    )
 
 
 def _load(run_path: Path, weights: str | None = None):
@@ -131,7 +175,10 @@ def _ablate(args: argparse.Namespace) -> int:
         if "family_best" in known:
             known = known[known["family_best"]]
         targets = known.sort_values("test_element_f1", ascending=False)["feature"].tolist()
-    targets = targets[: args.max_features]
+    targets = {str(f): [f] for f in targets[: args.max_features]}
+    if args.families:
+        families = _known_families(run.file("catalog"))
+        targets.update(dict(list(families.items())[: args.max_features]))
     result = ablation_effect(
         model,
         sae,
@@ -142,6 +189,7 @@ def _ablate(args: argparse.Namespace) -> int:
         concepts=args.concepts.split(",") if args.concepts else None,
         positions=args.positions,
         controls=args.controls,
+        group_controls=args.group_controls,
         seed=args.seed,
     )
     out = result.write(args.output or run.path / "intervene")
@@ -154,42 +202,87 @@ def _ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+FAMILY = "family "  # the target name of a family ablated as one
+
+
+def _known_families(folder: Path) -> dict[str, list[int]]:
+    """``{"family <id>": members}`` of the known families of two or more features."""
+    import pandas as pd
+
+    path = folder / "families.tsv"
+    if not path.is_file():
+        from ..errors import GenointerpError
+
+        raise GenointerpError(
+            f"{folder}: no families.tsv, so --families has nothing to ablate. Fix: rank the "
+            "run again with this version (it groups features into families)"
+        )
+    table = pd.read_csv(path, sep="\t")
+    table = table[(table["class"] == "known") & (table["size"] > 1)]
+    return {
+        f"{FAMILY}{int(row.family)}": [int(m) for m in str(row.members).split(",")]
+        for row in table.itertuples()
+    }
+
+
 def _ablation_into_catalog(folder: Path, table) -> None:
     """Per feature, the row of its own best concept (else its most selective concept):
-    ``ablation_concept``, ``ablation_selectivity``, ``ablation_z``, ``ablation_p``."""
+    ``ablation_concept``, ``ablation_selectivity``, ``ablation_z``, ``ablation_p``; for the
+    members of a family ablated as one, the family's row of its best feature's concept
+    (``ablation_family_selectivity``, ``ablation_family_z``, ``ablation_family_p``)."""
     import pandas as pd
 
     from ..rank import add_evidence
 
     catalog = pd.read_csv(folder / "catalog.tsv", sep="\t").set_index("feature")
-    rows = []
+    best = catalog["best_concept"]
+    singles, families = [], []
     for target, group in table.groupby("target"):
-        feature = int(target)
-        own = group[group["concept"] == catalog["best_concept"].get(feature)]
+        members = [int(f) for f in str(group["features"].iloc[0]).split(",")]
+        if str(target).startswith(FAMILY):
+            leader = catalog.loc[members, "test_element_f1"].idxmax()
+            own = group[group["concept"] == best.get(leader)]
+            row = own.iloc[0] if len(own) else group.loc[group["selectivity"].idxmax()]
+            for member in members:
+                families.append(
+                    {
+                        "feature": member,
+                        "ablation_family_concept": row["concept"],
+                        "ablation_family_selectivity": row["selectivity"],
+                        "ablation_family_z": row["z"],
+                        "ablation_family_p": row["p_value"],
+                    }
+                )
+            continue
+        own = group[group["concept"] == best.get(members[0])]
         row = own.iloc[0] if len(own) else group.loc[group["selectivity"].idxmax()]
-        rows.append(
+        singles.append(
             {
-                "feature": feature,
+                "feature": members[0],
                 "ablation_concept": row["concept"],
                 "ablation_selectivity": row["selectivity"],
                 "ablation_z": row["z"],
                 "ablation_p": row["p_value"],
             }
         )
-    add_evidence(folder, pd.DataFrame(rows))
+    for rows in (singles, families):
+        if rows:
+            add_evidence(folder, pd.DataFrame(rows))
 
 
 def _steer(args: argparse.Namespace) -> int:
-    import numpy as np
     import pandas as pd
 
+    from .._atomic import atomic_open
     from ..intervene import steer
+    from ..rank import add_evidence
 
     run, model, sae, layer, genome, _ = _load(args.run, args.weights)
     catalog = pd.read_csv(run.file("catalog") / "catalog.tsv", sep="\t").set_index("feature")
     maxima = catalog["max"].reindex(range(sae.d_sae)).fillna(0).to_numpy()
     prompts = random_prompts(genome, args.prompts, model.default_min_context + 1, args.seed)
     features = [int(f) for f in args.features.split(",")]
+    words = [w for w in args.words.split(",") if w]
     result = steer(
         model,
         sae,
@@ -200,7 +293,7 @@ def _steer(args: argparse.Namespace) -> int:
         mode=args.mode,
         maxima=maxima,
         length=args.length,
-        words=[w for w in args.words.split(",") if w],
+        words=words,
         annotators=[a for a in args.annotators.split(",") if a],
         seed=args.seed,
     )
@@ -210,12 +303,107 @@ def _steer(args: argparse.Namespace) -> int:
     result.table.to_csv(out / f"{name}.tsv", sep="\t", index=False, float_format="%.5g")
     dose = result.dose_response()
     dose.to_csv(out / f"{name}_dose.tsv", sep="\t", index=False, float_format="%.5g")
-    with open(out / f"{name}.fa", "w") as handle:
+    with atomic_open(out / f"{name}.fa") as handle:
         for (strength, prompt), seq in result.sequences.items():
-            handle.write(f">strength={strength:g} prompt={prompt}\n{seq}\n")
+            label = "none" if strength == "none" else f"{args.mode}={strength:g}"
+            handle.write(f">edit={label} prompt={prompt}\n{seq}\n")
     print(dose.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    measure = args.measure or (f"word_{words[0]}" if words else "mean_orf")
+    effect = result.effect(measure)
+    print(
+        f"{measure}: {effect['unsteered']:.3g} unsteered -> {effect['steered']:.3g} at the "
+        f"highest strength (rho {effect['rho']:.2f}); other features' activity changed "
+        f"{effect['others_change']:.2f} (noise floor {effect['others_noise']:.2f})"
+    )
+    if run.has("catalog"):
+        evidence = {f"steering_{k}": v for k, v in effect.items() if k != "steered"}
+        add_evidence(
+            run.file("catalog"), pd.DataFrame([{"feature": f, **evidence} for f in features])
+        )
     print(f"-> {out / name}.tsv, _dose.tsv, .fa")
-    return 0 if np.isfinite(dose.to_numpy(dtype=float)).any() else 1
+    return 0
+
+
+def _attribute(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .._atomic import atomic_open
+    from ..datasets import motif_file
+    from ..intervene import attribute, seqlet_motifs
+    from ..pl import attribution_logo
+    from ..pl._common import offscreen_figure, save_figure
+    from ..rank import add_evidence, motif_concepts, read_meme
+
+    run, model, sae, layer, genome, tracks = _load(args.run, args.weights)
+    folder = run.file("catalog")
+    sites = pd.read_csv(folder / "top_sites.tsv", sep="\t")
+    if args.features:
+        targets = [int(f) for f in args.features.split(",")]
+    else:
+        targets = _candidate_leaders(folder)
+    targets = targets[: args.max_features]
+    path = motif_file(args.motifs)
+    motifs = motif_concepts(tracks) + (read_meme(path) if path else [])  # bacterial ones too
+    out = Path(args.output or run.path / "intervene") / "attribution"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for feature in tqdm(targets, desc=f"attribute ({args.method})", unit="feature"):
+        mine = sites[sites["feature"] == feature].nlargest(args.sites, "activation")
+        if mine.empty:
+            print(f"feature {feature}: no top sites in the catalog, skipped")
+            continue
+        found = attribute(model, sae, layer, feature, genome, mine, method=args.method)
+        groups = seqlet_motifs(found, motifs)
+        with atomic_open(out / f"feature_{feature}_seqlets.tsv") as handle:
+            groups.to_csv(handle, sep="\t", index=False, float_format="%.4g")
+        fig = offscreen_figure((7.5, 2.0))
+        attribution_logo(found, ax=fig.add_subplot())
+        save_figure(fig, out / f"feature_{feature}.png", dpi=100)
+        rows.append(attribution_row(feature, groups, len(mine)))
+    table = pd.DataFrame(rows)
+    with atomic_open(out / "attribution.tsv") as handle:
+        table.to_csv(handle, sep="\t", index=False, float_format="%.4g")
+    if not table.empty:
+        add_evidence(folder, table)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"-> {out} (attribution.tsv, feature_<id>.png logos, feature_<id>_seqlets.tsv)")
+    return 0
+
+
+def _candidate_leaders(folder: Path) -> list[int]:
+    """The best feature of each candidate novel family (families.tsv order), else the
+    candidate novel features by novelty."""
+    import pandas as pd
+
+    families = folder / "families.tsv"
+    if families.is_file():
+        table = pd.read_csv(families, sep="\t")
+        return table[table["class"] == "candidate_novel"]["best_feature"].astype(int).tolist()
+    table = pd.read_csv(folder / "catalog.tsv", sep="\t")
+    novel = table[table["class"] == "candidate_novel"].sort_values("novelty", ascending=False)
+    return novel["feature"].astype(int).tolist()
+
+
+def attribution_row(feature: int, groups, sites: int) -> dict:
+    """The catalog's attribution columns for one feature: its main seqlet group (the one
+    most sites share) with the group's consensus, offset from the site, share of the sites,
+    and its closest motif."""
+    import pandas as pd
+
+    if groups.empty:
+        return {"feature": feature, "attribution_sites": sites, "attribution_share": 0.0}
+    main = groups.sort_values(["seqlets", "length"], ascending=False).iloc[0]
+    match = main["match"]
+    return {
+        "feature": feature,
+        "attribution_sites": sites,
+        "attribution_core": main["consensus"],
+        "attribution_offset": int(main["offset"]),
+        "attribution_share": main["seqlets"] / sites,
+        "attribution_match": None if pd.isna(match) else f"{match} {main['match_name']}",
+        "attribution_q": main["q_value"],
+    }
 
 
 def random_prompts(genome, n: int, length: int, seed: int) -> list[str]:

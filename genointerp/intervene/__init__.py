@@ -10,7 +10,13 @@ features of the same density.
 >>> logits = model.splice(codes, "blocks.5", edit)  # doctest: +SKIP
 """
 
-from ._ablate import AblationResult, ablation_effect, control_pool, next_base_bits
+from ._ablate import (
+    AblationResult,
+    ablation_effect,
+    control_groups,
+    control_pool,
+    next_base_bits,
+)
 from ._attribute import (
     Attribution,
     FeatureScore,
@@ -27,6 +33,7 @@ from ._steer import (
     measure,
     orf_lengths,
     period3,
+    read_back,
     steer,
     word_rate,
 )
@@ -46,6 +53,7 @@ __all__ = [
     "annotated",
     "add",
     "clamp",
+    "control_groups",
     "control_pool",
     "edit_function",
     "generate",
@@ -53,6 +61,7 @@ __all__ = [
     "orf_lengths",
     "period3",
     "next_base_bits",
+    "read_back",
     "scaled",
     "steer",
     "word_rate",

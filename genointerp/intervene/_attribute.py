@@ -189,12 +189,22 @@ def seqlet_motifs(
     A group is a stretch of the window covered by at least ``min_sites`` seqlets; its core
     is the part where the group's mean attribution is at least ``trim`` of its peak.  One
     row per group, best match first: ``offset`` (the core's first base, relative to the
-    site: -15 is 15 nt upstream), ``length``, ``seqlets``, ``consensus`` and the match.
+    site: -15 is 15 nt upstream), ``length``, ``seqlets``, ``consensus`` and the closest
+    motif (``match``, ``match_name``, ``p_value``, and ``q_value`` corrected over the motifs).
     """
     from ..rank import best_match
 
     seqlets = attribution.seqlets(threshold=threshold)
-    columns = ["offset", "length", "seqlets", "consensus", "match", "match_name", "p_value"]
+    columns = [
+        "offset",
+        "length",
+        "seqlets",
+        "consensus",
+        "match",
+        "match_name",
+        "p_value",
+        "q_value",
+    ]
     if seqlets.empty:
         return pd.DataFrame(columns=columns)
     window = attribution.codes.shape[1]
@@ -223,6 +233,7 @@ def seqlet_motifs(
                 "match": None if best is None else best.get("id"),
                 "match_name": None if best is None else best.get("name"),
                 "p_value": np.nan if best is None else best.get("p_value"),
+                "q_value": np.nan if best is None else best.get("q_value"),
             }
         )
     table = pd.DataFrame(rows, columns=columns)

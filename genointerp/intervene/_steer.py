@@ -70,17 +70,60 @@ def generate(
     return [row[len(prompts[0]) :].tobytes().decode("ascii") for row in codes]
 
 
+UNSTEERED, TWIN = "none", "none, next seed"  # the ``edit`` of the unsteered rows
+
+
 @dataclass
 class SteeringResult:
-    """Generated sequences and their measures, one row per (strength, prompt)."""
+    """Generated sequences and their measures, one row per (edit, strength, prompt).
+
+    Rows with ``edit`` ``none`` are the unsteered model (strength NaN); ``none, next seed``
+    is the unsteered model sampled with the next seed, the noise floor of every
+    comparison between two samples."""
 
     table: pd.DataFrame
-    sequences: dict[tuple[float, int], str]
+    sequences: dict[tuple[float | str, int], str]
+    """Outputs by (strength, prompt), the unsteered ones by (``"none"``, prompt)."""
 
     def dose_response(self) -> pd.DataFrame:
-        """Mean of every measure per strength (the dose-response)."""
-        numeric = self.table.drop(columns=["prompt"]).groupby("strength").mean()
-        return numeric.reset_index()
+        """Mean of every measure per edit and strength (the dose-response), the unsteered
+        rows first."""
+        numeric = self.table.drop(columns=["prompt"])
+        means = numeric.groupby(["edit", "strength"], dropna=False, sort=False).mean()
+        return means.reset_index()
+
+    def effect(self, measure: str) -> dict:
+        """How ``measure`` answers the edit: its unsteered mean, its mean at the highest
+        strength and their difference (``effect``), the Spearman correlation of strength and
+        measure over the steered samples (``rho``, the dose-response), and at the highest
+        strength the relative change of the other features' activity (``others_change``)
+        beside its noise floor (``others_noise``: the next-seed unsteered samples)."""
+        from scipy.stats import spearmanr
+
+        table = self.table
+        if measure not in table:
+            raise GenointerpError(
+                f"no measure {measure!r}; the table has {sorted(table.columns)}. Fix: name "
+                "one of them (a word's measure needs words=[...])"
+            )
+        steered = table[~table["edit"].isin([UNSTEERED, TWIN])]
+        top = steered[steered["strength"] == steered["strength"].max()]
+        unsteered = table[table["edit"] == UNSTEERED][measure].mean()
+        varies = steered["strength"].nunique() > 1 and steered[measure].nunique() > 1
+        rho = spearmanr(steered["strength"], steered[measure])[0] if varies else np.nan
+        return {
+            "measure": measure,
+            "unsteered": float(unsteered),
+            "steered": float(top[measure].mean()),
+            "effect": float(top[measure].mean() - unsteered),
+            "rho": float(rho),
+            "others_change": _mean(top, "others_change"),
+            "others_noise": _mean(table[table["edit"] == TWIN], "others_change"),
+        }
+
+
+def _mean(table: pd.DataFrame, column: str) -> float:
+    return float(table[column].mean()) if column in table and len(table) else float("nan")
 
 
 def steer(
@@ -106,20 +149,68 @@ def steer(
     ``strength`` (times the maximum likewise).  Strength 0 with ``add`` is the unsteered
     model; every strength uses the same seed, so differences come from the edit.
     ``annotators`` (``aragorn``, ``barrnap``) count what they find in each output, per kb.
+
+    The unsteered model is sampled too (``edit`` ``none``), and again with the next seed
+    (``none, next seed``: the noise floor).  Every output is read back by the unedited
+    model: ``target_activity`` is the edited features' mean activation on it, and
+    ``others_change`` the other features' summed absolute change in mean activation
+    against the unsteered output of the same prompt, relative to their unsteered total
+    (0: the rest of the dictionary is untouched; selectivity is a large target change with
+    ``others_change`` near its noise floor).
     """
     features = (features,) if isinstance(features, int | np.integer) else tuple(features)
-    rows, sequences = [], {}
-    for strength in tqdm(strengths, desc="steer", unit="strength", disable=not progress):
+    runs = [(UNSTEERED, np.nan, None, seed), (TWIN, np.nan, None, seed + 1)]
+    for strength in strengths:
         edit = FeatureEdit(tuple(int(f) for f in features), mode, float(strength))
-        if maxima is not None:
-            edit = scaled(edit, maxima)
-        outputs = generate(model, prompts, length, sae=sae, layer=layer, edit=edit, seed=seed)
+        runs.append(
+            (mode, float(strength), scaled(edit, maxima) if maxima is not None else edit, seed)
+        )
+    rows, sequences, means = [], {}, []
+    for name, strength, edit, run_seed in tqdm(
+        runs, desc="steer", unit="edit", disable=not progress
+    ):
+        outputs = generate(model, prompts, length, sae=sae, layer=layer, edit=edit, seed=run_seed)
+        means.append(read_back(model, sae, layer, prompts, outputs))
         found = annotated(outputs, annotators) if annotators else [{} for _ in outputs]
         for p, seq in enumerate(outputs):
-            sequences[(float(strength), p)] = seq
-            row = {"strength": float(strength), "prompt": p, **measure(seq, words), **found[p]}
-            rows.append(row)
-    return SteeringResult(pd.DataFrame(rows), sequences)
+            if name != TWIN:
+                sequences[(UNSTEERED if name == UNSTEERED else strength, p)] = seq
+            row = {"edit": name, "strength": strength, "prompt": p}
+            rows.append({**row, **measure(seq, words), **found[p]})
+    table = pd.DataFrame(rows)
+    others = np.setdiff1d(np.arange(sae.d_sae), features)
+    baseline = means[0][:, others]  # the unsteered run comes first
+    activity, change = [], []
+    for m in means:
+        activity.append(m[:, list(features)].mean(1))
+        shift = np.abs(m[:, others] - baseline).sum(1)
+        change.append(shift / np.maximum(baseline.sum(1), 1e-12))
+    return SteeringResult(
+        table.assign(
+            target_activity=np.concatenate(activity), others_change=np.concatenate(change)
+        ),
+        sequences,
+    )
+
+
+@torch.no_grad()
+def read_back(model, sae: SAE, layer: str, prompts: Sequence[str], outputs: Sequence[str]):
+    """``(outputs, d_sae)``: each feature's mean activation over a generated sequence, read
+    by the unedited model with its prompt before it (so the first outputs have context)."""
+    check_spliceable(layer)
+    sae = sae.to(model.device).eval()
+    seen: list[torch.Tensor] = []
+
+    def keep(x: torch.Tensor) -> torch.Tensor:
+        seen[:] = [x]
+        return x
+
+    means = []
+    for prompt, output in zip(prompts, outputs, strict=True):
+        model.splice(as_codes(prompt + output), layer, keep)
+        acts = seen[0][0, len(prompt) :].float()
+        means.append(sae.encode(acts).mean(0).cpu().numpy())
+    return np.stack(means)
 
 
 def measure(seq: str, words: Sequence[str] = ()) -> dict:
@@ -214,6 +305,7 @@ __all__ = [
     "measure",
     "orf_lengths",
     "period3",
+    "read_back",
     "steer",
     "word_rate",
 ]

@@ -10,6 +10,7 @@ asked (:func:`write_figures`, :func:`write_logos` write PNGs).
 """
 
 from ._align import CURVES, alignment_heatmap, sae_vs_baselines, threshold_curve
+from ._attribution import attribution_logo
 from ._browser import browser
 from ._common import CLASS_COLORS
 from ._evidence import (
@@ -34,6 +35,7 @@ __all__ = [
     "DISTANCE_LABELS",
     "LOGO_COLORS",
     "alignment_heatmap",
+    "attribution_logo",
     "browser",
     "codon_phase",
     "distance_counts",

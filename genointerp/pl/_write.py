@@ -45,8 +45,8 @@ def write_figures(
       UMAP of the decoder directions;
     * ``geometry``: one known family's sites in the layer's first two principal components
       (:func:`genointerp.rank.family_geometry`), labelled by codon position when the
-      family's best feature reads a codon position, else in/out of its best concept; the
-      best such family, else the best known family.  Its numbers
+      family's best feature reads a codon position or coding sequence, else in/out of its
+      best concept; the best such family, else the best known family.  Its numbers
       (:meth:`~genointerp.rank.Geometry.summary`) go beside it as ``geometry.tsv``.
       Needs ``activations.h5`` and ``catalog/families.tsv``.
 
@@ -241,8 +241,9 @@ def _feature_maps(path: Path) -> dict:
 
 def _geometry_pick(families: pd.DataFrame, table: pd.DataFrame):
     """The known family to draw and the concept that labels its sites: the best family whose
-    best feature reads a codon position (``codon``), else the best known family (its best
-    feature's concept); None without a known family."""
+    best feature reads a codon position or coding sequence (sites labelled by codon
+    position: ``codon``), else the best known family (its best feature's concept); None
+    without a known family."""
     from ..rank._geometry import CODON_CONCEPTS
 
     known = families[families["class"] == "known"]
@@ -250,7 +251,7 @@ def _geometry_pick(families: pd.DataFrame, table: pd.DataFrame):
     if not len(known):
         return None
     concept = known["best_feature"].map(table.set_index("feature")["best_concept"])
-    codon = known[concept.isin(CODON_CONCEPTS)]
+    codon = known[concept.isin([*CODON_CONCEPTS, "cds"])]  # coding features cycle by phase
     if len(codon):
         return codon.iloc[0], "codon"
     return known.iloc[0], str(concept.iloc[0])
@@ -305,11 +306,13 @@ def _family_geometry(run: RunDir, family: pd.Series, concept: str):
     from ..concepts import ConceptTracks
     from ..features import FeatureActivations
     from ..rank import family_geometry
+    from ..rank._geometry import CODON_CONCEPTS
 
     members = [int(m) for m in str(family["members"]).split(",")]
     tracks = ConceptTracks.read(run.file("concepts"))
-    if concept != "codon" and concept not in tracks.concepts:
-        raise GenointerpError(f"concept {concept!r} is not in {run.file('concepts')}")
+    needed = CODON_CONCEPTS if concept == "codon" else (concept,)
+    if not set(needed) <= set(tracks.concepts):
+        raise GenointerpError(f"concepts {needed} are not all in {run.file('concepts')}")
     with (
         ActivationStore(run.file("activations")) as store,
         FeatureActivations(run.file("features")) as fa,

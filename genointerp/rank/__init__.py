@@ -40,7 +40,7 @@ from ._motifs import (
     reverse_complement,
     trim,
 )
-from ._rank import CLASSES, Catalog, RankSettings, classify, rank
+from ._rank import CLASSES, Catalog, RankSettings, classify, motif_concepts, rank
 
 __all__ = [
     "CLASSES",
@@ -72,6 +72,7 @@ __all__ = [
     "make_labels",
     "match_features",
     "pwm_from_sites",
+    "motif_concepts",
     "rank",
     "read_meme",
     "read_summary",

@@ -85,6 +85,8 @@ def family_geometry(
     """
     rng = np.random.default_rng(seed)
     members = np.asarray(list(members), dtype=np.int64)
+    chosen = np.zeros(max(int(members.max()) + 1, features.d_sae), dtype=bool)
+    chosen[members] = True  # a lookup: far faster than np.isin over every non-zero
     rows, labels = [], []
     names = list(CODON_CONCEPTS) if concept == "codon" else [concept]
     budget = positions
@@ -93,7 +95,9 @@ def family_geometry(
             if budget <= 0:
                 break
             chunk = features.chunk(contig, strand)
-            where = np.unique(chunk.rows[np.isin(chunk.indices, members)])
+            hits = np.flatnonzero(chosen[chunk.indices])  # non-zeros of a member, in row order
+            where = np.searchsorted(chunk.indptr, hits, side="right") - 1
+            where = where[np.concatenate([[True], np.diff(where) > 0])] if len(where) else where
             share = int(positions * length / (_total(features) * len(features.strands)))
             share = min(len(where), share)
             if share == 0:

@@ -317,7 +317,7 @@ def rank(
     table["known_by"] = ""
     motifs = read_meme(motifs) if isinstance(motifs, str | Path) else motifs
     candidates = table.loc[classify(table, settings) == "candidate_novel", "feature"]
-    known_motifs = _motif_concepts(tracks)
+    known_motifs = motif_concepts(tracks)
     hits = _motif_matches(candidates, pwm_val, known_motifs, motifs or [], settings)
     table = table.merge(hits, on="feature", how="left")
     table["motif_match"] = table["motif_match"].fillna("")
@@ -442,7 +442,7 @@ def _matches(order, pwms, motifs, method: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _motif_concepts(tracks) -> list[Motif]:
+def motif_concepts(tracks) -> list[Motif]:
     """The motif concepts of the tracks' catalog as motifs (id = concept name)."""
     return [
         Motif(spec.name, spec.label, spec.motif.matrix())

@@ -14,6 +14,11 @@ from ..names import CLASS_LABELS
 SITES_SHOWN = 5  # top sites listed per feature
 MEMBERS_SHOWN = 12  # family members named on a card
 FIGURE_CAPTIONS = {
+    "geometry": "One known family's sites in the layer's first two principal axes, coloured "
+    "by codon position (or in and outside the family's concept); X marks each label's "
+    "centroid. The title gives the called shape (cycle, clusters, line or diffuse) and the "
+    "label separation (silhouette; 0.25 or more counts as separated); geometry.tsv has the "
+    "numbers.",
     "tracks": "Activations of the best known features along a region, with the annotation "
     "under them.",
     "heatmap": "Held-out element-F1 of the best features (columns) for each concept (rows).",
@@ -279,9 +284,13 @@ def _feature_link(feature, shown: set) -> str:
     return str(int(feature))
 
 
+MOTIF_Q = 0.05  # an attribution core whose closest motif has q at most this matches it
+
+
 def _intervention_facts(row: dict) -> list[tuple[str, str]]:
-    """Label, ablation and seed-stability evidence, when the catalog has them
-    (``genointerp intervene ablate``, ``genointerp match --catalog``, labels)."""
+    """Label, ablation, steering, attribution and seed-stability evidence, when the catalog
+    has them (``genointerp intervene ablate|steer|attribute``, ``genointerp match
+    --catalog``, ``genointerp label``)."""
     facts = []
     if isinstance(row.get("label"), str) and row["label"]:
         score = row.get("label_score")
@@ -296,6 +305,41 @@ def _intervention_facts(row: dict) -> list[tuple[str, str]]:
                 f" p = {_fmt(row.get('ablation_p'))} against features of its density)",
             )
         )
+    if _is_number(row.get("ablation_family_selectivity")):
+        facts.append(
+            (
+                "family ablation",
+                f"{_fmt(row['ablation_family_selectivity'])} bits/nt more loss at "
+                f"{row.get('ablation_family_concept')} than elsewhere with its whole family "
+                f"ablated (z = {_fmt(row.get('ablation_family_z'))}, p = "
+                f"{_fmt(row.get('ablation_family_p'))} against random groups of its size)",
+            )
+        )
+    if isinstance(row.get("steering_measure"), str):
+        facts.append(
+            (
+                "steering",
+                f"{row['steering_measure']} {_fmt(row.get('steering_unsteered'))} unsteered, "
+                f"{_fmt(row.get('steering_effect'))} more at the highest strength (dose-response "
+                f"rho = {_fmt(row.get('steering_rho'))}); other features' activity changed "
+                f"{_fmt(row.get('steering_others_change'))} (noise "
+                f"{_fmt(row.get('steering_others_noise'))})",
+            )
+        )
+    if isinstance(row.get("attribution_core"), str):
+        share = row.get("attribution_share")
+        sites = row.get("attribution_sites")
+        core, start = row["attribution_core"], int(row["attribution_offset"])
+        text = (
+            f"{core} at {start} to {start + len(core) - 1} nt from the site, in "
+            f"{round(share * sites)} of {int(sites)} sites"
+        )
+        if isinstance(row.get("attribution_match"), str):
+            q = row.get("attribution_q")
+            known = _is_number(q) and q <= MOTIF_Q
+            text += "; matches " if known else "; no known motif (closest "
+            text += f"{row['attribution_match']}, q = {_fmt(q)}" + ("" if known else ")")
+        facts.append(("bases that drive it", text))
     if _is_number(row.get("seed_correlation")):
         r = _fmt(row["seed_correlation"])
         if bool(row.get("seed_stable")):
@@ -348,8 +392,15 @@ def _feature_card(data, row: dict) -> str:
     if _is_number(row.get("family_size")):
         size = int(row["family_size"])
         heading += f" · family {int(row['family'])} ({size} feature{'s' if size > 1 else ''})"
+    attribution = ""
+    if feature in data.attributions:
+        attribution = (
+            f"<img class='logo' src='assets/attribution/feature_{feature}.png' "
+            f"alt='attribution logo of feature {feature}' title='which bases drive it: mean "
+            "attribution at its top sites (above the line: raise it; below: lower it)'>"
+        )
     return (
-        f"<article class='card' id='f{feature}'><h3>{escape(heading)}</h3>"
+        f"<article class='card' id='f{feature}'><h3>{escape(heading)}</h3>{attribution}"
         f"<img class='logo' src='{logo}' alt='logo of feature {feature}' "
         f"onerror=\"this.style.display='none'\"><dl>{dl}</dl>"
         f"{_sites_table(data.sites, feature)}{links}</article>"

@@ -60,6 +60,7 @@ class ReportData:
     families: pd.DataFrame | None = None
     summary: object | None = None  # genointerp.rank.FamilySummary
     known_concepts: pd.DataFrame | None = None
+    attributions: set[int] = field(default_factory=set)  # features with an attribution logo
 
 
 def collect(run_dir: str | Path, n_features: int = N_FEATURES) -> ReportData:
@@ -158,6 +159,7 @@ def write_report(
     if figures:
         data.figures = _figures(run, assets)
     _copy_logos(run, data, assets)
+    data.attributions = _copy_attributions(run, data, assets)
     if run.has("viewer"):
         data.viewer = relative_path(run.place("viewer") / "index.html", out)
     with atomic_path(out / "index.html", suffix=".html") as tmp:
@@ -233,6 +235,20 @@ def _copy_logos(run: RunDir, data: ReportData, assets: Path) -> None:
         if logo.is_file():
             (assets / "logos").mkdir(exist_ok=True)
             _copy(logo, assets / "logos" / logo.name)
+
+
+def _copy_attributions(run: RunDir, data: ReportData, assets: Path) -> set[int]:
+    """Copy the attribution logos of the shown features (``genointerp intervene
+    attribute``, written to ``RUN/intervene/attribution``); returns their features."""
+    folder = run.path / "intervene" / "attribution"
+    copied = set()
+    for feature in [*data.known["feature"], *data.candidates["feature"]]:
+        logo = folder / f"feature_{int(feature)}.png"
+        if logo.is_file():
+            (assets / "attribution").mkdir(exist_ok=True)
+            _copy(logo, assets / "attribution" / logo.name)
+            copied.add(int(feature))
+    return copied
 
 
 def _copy(source: Path, target: Path) -> None:
