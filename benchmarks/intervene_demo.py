@@ -6,9 +6,15 @@ the geometry of the codon family.  Each part caches its output in --work.
 Parts (``--parts``, default all):
 - ``ablate``: the best known feature of each concept and three candidates, ablated on
   E. coli's test blocks, against a pool of density-matched controls;
+- ``families``: the three largest known families, each ablated as one on the test blocks,
+  against 8 control groups of its size (each member density-matched);
 - ``steer``: the best CDS feature and the best codon-position feature clamped at 0-4x
   their maximum, and three candidates with a consensus word pushed the same way, from
-  random genome windows; ORF length, period-3 signal and word rate of the output;
+  random genome windows; ORF length, period-3 signal and word rate of the output, and the
+  steered and other features' activity read back (against the unsteered model and its
+  next-seed twin);
+- ``attribute``: ISM at the 32 strongest sites of the ten most novel candidate families'
+  best features, seqlet groups against JASPAR and the run's motif concepts;
 - ``seeds``: the demo SAE recipe with seed 1, encoded and matched to the demo SAE;
 - ``labels``: every alive feature's label and its simulation score on the test blocks;
 - ``geometry``: the codon family's activations on two principal axes (PNG).
@@ -34,7 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=Path("intervene_work"))
-    ap.add_argument("--parts", default="ablate,steer,seeds,labels,geometry")
+    ap.add_argument("--parts", default="ablate,families,steer,attribute,seeds,labels,geometry")
     ap.add_argument("--positions", type=int, default=200_000)
     ap.add_argument("--length", type=int, default=600, help="steering: nt generated per prompt")
     ap.add_argument("--prompts", type=int, default=4, help="steering: prompts per strength")
@@ -98,6 +104,49 @@ def ablate(run, catalog, labels, args) -> pd.DataFrame:
         json.dumps({"positions": found.positions, "clean_bits": found.clean_bits})
     )
     return found.table
+
+
+def families(run, catalog, labels, args) -> pd.DataFrame:
+    model, sae, layer = model_and_sae(run)
+    genome = run.genome()
+    tracks = gi.concepts.ConceptTracks.read(run.file("concepts"))
+    regions = gi.rank.split_regions(gi.align.BlockSplit(block=100_000), genome.lengths)
+    known = catalog[catalog["class"] == "known"].groupby("family")["feature"].apply(list)
+    biggest = known[known.map(len).sort_values(ascending=False).index[:3]]
+    found = gi.intervene.ablation_effect(
+        model,
+        sae,
+        genome,
+        tracks,
+        layer,
+        {f"family {f}": members for f, members in biggest.items()},
+        concepts=CONCEPTS,
+        positions=args.positions,
+        regions=regions,
+        group_controls=8,
+    )
+    found.group_controls.to_csv(args.work / "families_controls.tsv", sep="\t", index=False)
+    return found.table
+
+
+def attribute(run, catalog, labels, args) -> pd.DataFrame:
+    from genointerp.cli._intervene import _candidate_leaders, attribution_row
+
+    model, sae, layer = model_and_sae(run)
+    genome = run.genome()
+    tracks = gi.concepts.ConceptTracks.read(run.file("concepts"))
+    motifs = gi.rank.motif_concepts(tracks)
+    motifs += gi.rank.read_meme(gi.datasets.motif_file("jaspar2024_core"))
+    sites = pd.read_csv(run.file("catalog") / "top_sites.tsv", sep="\t")
+    rows = []
+    for feature in _candidate_leaders(run.file("catalog"))[:10]:
+        mine = sites[sites["feature"] == feature].nlargest(32, "activation")
+        found = gi.intervene.attribute(model, sae, layer, feature, genome, mine, method="ism")
+        groups = gi.intervene.seqlet_motifs(found, motifs)
+        groups.to_csv(args.work / f"attribute_{feature}.tsv", sep="\t", index=False)
+        word = next((lab.word for lab in labels if lab.feature == feature), None)
+        rows.append({**attribution_row(feature, groups, len(mine)), "label_word": word})
+    return pd.DataFrame(rows)
 
 
 def steer(run, catalog, labels, args) -> pd.DataFrame:
@@ -200,7 +249,9 @@ def geometry(run, catalog, labels, args) -> pd.DataFrame:
 
 PARTS = {
     "ablate": ablate,
+    "families": families,
     "steer": steer,
+    "attribute": attribute,
     "seeds": seeds,
     "labels": labels_part,
     "geometry": geometry,

@@ -95,6 +95,20 @@ def register(sub) -> None:
     label.add_argument("--positions", type=int, default=1 << 18, help="test-block positions")
     label.add_argument("--block", type=int, default=100_000, help="validation/test block size")
     label.add_argument("--seed", type=int, default=0)
+    label.add_argument(
+        "--lm-endpoint",
+        help="also draft labels with a language model: an OpenAI-compatible chat endpoint "
+        "(e.g. http://localhost:8000/v1; API key from $GENOINTERP_LM_API_KEY); the drafts "
+        "are scored the same way, as lm_label and lm_label_score",
+    )
+    label.add_argument("--lm-model", default="", help="the endpoint's model name")
+    label.add_argument(
+        "--lm-max",
+        type=int,
+        default=200,
+        help="features drafted: candidate novel (most novel first), then known, then the "
+        "rest (default 200; 0 = every alive feature)",
+    )
     label.set_defaults(handler=_label)
 
     match = sub.add_parser(
@@ -433,21 +447,58 @@ def _label(args: argparse.Namespace) -> int:
     folder = run.file("catalog")
     table = pd.read_csv(folder / "catalog.tsv", sep="\t")
     top = pd.read_csv(folder / "top_sites.tsv", sep="\t")
-    scores = score_labels(
-        make_labels(table, top),
+    features, tracks = (
         FeatureActivations(run.file("features")),
         ConceptTracks.read(run.file("concepts")),
-        run.genome(),
-        BlockSplit(block=args.block),
+    )
+    genome, split = run.genome(), BlockSplit(block=args.block)
+    scores = score_labels(
+        make_labels(table, top),
+        features,
+        tracks,
+        genome,
+        split,
         positions=args.positions,
         seed=args.seed,
     )
     evidence = scores.rename(columns={"score": "label_score"})[["feature", "label", "label_score"]]
     add_evidence(folder, evidence)
+    if args.lm_endpoint:
+        drafts = _draft(args, table, top, tracks)
+        lm = score_labels(
+            drafts, features, tracks, genome, split, positions=args.positions, seed=args.seed
+        )
+        lm = lm.rename(columns={"label": "lm_label", "score": "lm_label_score"})
+        add_evidence(folder, lm.reindex(columns=["feature", "lm_label", "lm_label_score"]))
+        both = lm.merge(scores[["feature", "score"]], on="feature")
+        print(
+            f"language-model drafts: {len(lm)} features, {int(lm['lm_label_score'].notna().sum())}"
+            f" scorable; median score {both['lm_label_score'].median():.3f} against "
+            f"{both['score'].median():.3f} for the built-in labels of the same features"
+        )
     summary = scores.merge(table[["feature", "class"]], on="feature").groupby("class")["score"]
     print(summary.agg(["count", "median"]).to_string(float_format=lambda v: f"{v:.3f}"))
     print(f"-> label, label_score in {folder / 'catalog.tsv'}")
     return 0
+
+
+def _draft(args, table, top, tracks) -> list:
+    """Language-model drafts for the first ``--lm-max`` alive features: candidate novel
+    (most novel first), then known (best first), then the rest."""
+    from ..rank import Endpoint, draft_labels
+
+    order = {"candidate_novel": 0, "known": 1}
+    alive = table[table["class"] != "dead"].assign(
+        _rank=table["class"].map(order).fillna(2),
+        _score=table["novelty"].where(
+            table["class"] == "candidate_novel", table["test_element_f1"]
+        ),
+    )
+    alive = alive.sort_values(["_rank", "_score"], ascending=[True, False])
+    if args.lm_max:
+        alive = alive.head(args.lm_max)
+    endpoint = Endpoint(args.lm_endpoint, args.lm_model)
+    return draft_labels(alive, top, list(tracks.concepts), endpoint)
 
 
 def _match(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@
 >>> catalog.families.head()              # one row per family, best first        # doctest: +SKIP
 """
 
+from ._drafts import Endpoint, draft_labels, evidence_text, parse_draft
 from ._evidence import add_evidence
 from ._families import (
     FamilySettings,
@@ -44,7 +45,11 @@ from ._rank import CLASSES, Catalog, RankSettings, classify, motif_concepts, ran
 
 __all__ = [
     "CLASSES",
+    "Endpoint",
     "add_evidence",
+    "draft_labels",
+    "evidence_text",
+    "parse_draft",
     "STABLE_CORRELATION",
     "Catalog",
     "FeatureMatch",
