@@ -82,23 +82,28 @@ def targets(catalog: pd.DataFrame, labels) -> dict[str, list[int]]:
     return chosen
 
 
-def ablate(run, catalog, labels, args) -> pd.DataFrame:
+def test_block_ablation(run, targets, positions: int, **kwargs):
+    """``ablation_effect`` of the run's SAE on E. coli's test blocks (100 kb blocks)."""
     model, sae, layer = model_and_sae(run)
     genome = run.genome()
     tracks = gi.concepts.ConceptTracks.read(run.file("concepts"))
-    split = gi.align.BlockSplit(block=100_000)
-    regions = gi.rank.split_regions(split, genome.lengths)
-    found = gi.intervene.ablation_effect(
+    regions = gi.rank.split_regions(gi.align.BlockSplit(block=100_000), genome.lengths)
+    return gi.intervene.ablation_effect(
         model,
         sae,
         genome,
         tracks,
         layer,
-        targets(catalog, labels),
+        targets,
         concepts=CONCEPTS,
-        positions=args.positions,
+        positions=positions,
         regions=regions,
+        **kwargs,
     )
+
+
+def ablate(run, catalog, labels, args) -> pd.DataFrame:
+    found = test_block_ablation(run, targets(catalog, labels), args.positions)
     found.controls.to_csv(args.work / "ablate_controls.tsv", sep="\t", index=False)
     (args.work / "ablate_clean.json").write_text(
         json.dumps({"positions": found.positions, "clean_bits": found.clean_bits})
@@ -107,24 +112,10 @@ def ablate(run, catalog, labels, args) -> pd.DataFrame:
 
 
 def families(run, catalog, labels, args) -> pd.DataFrame:
-    model, sae, layer = model_and_sae(run)
-    genome = run.genome()
-    tracks = gi.concepts.ConceptTracks.read(run.file("concepts"))
-    regions = gi.rank.split_regions(gi.align.BlockSplit(block=100_000), genome.lengths)
     known = catalog[catalog["class"] == "known"].groupby("family")["feature"].apply(list)
     biggest = known[known.map(len).sort_values(ascending=False).index[:3]]
-    found = gi.intervene.ablation_effect(
-        model,
-        sae,
-        genome,
-        tracks,
-        layer,
-        {f"family {f}": members for f, members in biggest.items()},
-        concepts=CONCEPTS,
-        positions=args.positions,
-        regions=regions,
-        group_controls=8,
-    )
+    groups = {f"family {f}": members for f, members in biggest.items()}
+    found = test_block_ablation(run, groups, args.positions, group_controls=8)
     found.group_controls.to_csv(args.work / "families_controls.tsv", sep="\t", index=False)
     return found.table
 
