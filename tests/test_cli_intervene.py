@@ -98,6 +98,18 @@ def test_ablate_and_steer_a_run(run_copy, tmp_path, capsys):
     steered = dose[dose["strength"] == 2]["word_ACG"].iloc[0]
     assert catalog.loc[3, "steering_effect"] == pytest.approx(steered - unsteered, abs=1e-4)
     assert catalog["steering_effect"].notna().sum() == 1
+    assert catalog.loc[3, "steering_edit"] == "clamp at 2x max on 3"
+    # a second steering call adds its feature and keeps the first one's numbers
+    second = ["-q", "intervene", "steer", str(small_run), "--features", "5", "--strengths", "1"]
+    assert main([*second, "--prompts", "1", "--length", "30", *common]) == 0
+    again = pd.read_csv(small_run / "catalog" / "catalog.tsv", sep="\t").set_index("feature")
+    assert again.loc[3, "steering_effect"] == catalog.loc[3, "steering_effect"]
+    assert (
+        again.loc[5, "steering_measure"] == "mean_orf" and again["steering_edit"].notna().sum() == 2
+    )
+    # a measure the steering will not produce is refused before any generation
+    bad = main([*second, "--measure", "word_GATC", *common])
+    assert bad == 1 and "--measure 'word_GATC' is not measured" in capsys.readouterr().err
 
 
 def test_attribute_a_run(run_copy, tmp_path, capsys):
@@ -132,22 +144,17 @@ def test_attribute_a_run(run_copy, tmp_path, capsys):
     summary = pd.read_csv(folder / "attribution.tsv", sep="\t")
     assert summary["feature"].tolist() == [feature] and summary["attribution_sites"][0] == 8
     catalog = pd.read_csv(run_copy / "catalog" / "catalog.tsv", sep="\t").set_index("feature")
-    if len(groups):  # a random model may give no group shared by 5 of 8 sites
-        best = groups.sort_values(["seqlets", "length"], ascending=False).iloc[0]
-        assert catalog.loc[feature, "attribution_core"] == best["consensus"]
-        assert catalog.loc[feature, "attribution_share"] == pytest.approx(best["seqlets"] / 8)
-        assert -1024 <= catalog.loc[feature, "attribution_offset"] <= 0
-    else:
-        assert catalog.loc[feature, "attribution_share"] == 0
-    # the report's card of the feature shows the attribution logo (when it reads the run's
-    # own intervene/ folder) and, with a seqlet group, the bases that drive it
-    (run_copy / "intervene").mkdir()
-    (run_copy / "intervene" / "attribution").symlink_to(folder)
+    # the run's random 8-wide model moves this feature by ~0.003 at most: no seqlet group is
+    # shared by 5 of the 8 sites, and the catalog says so rather than inventing a core (the
+    # group path is checked on a planted motif in tests/test_attribute.py and below)
+    assert groups.empty and catalog.loc[feature, "attribution_share"] == 0
+    assert pd.isna(catalog.loc[feature, "attribution_core"])
+    # the report's card of the feature shows the attribution logo (written outside the run
+    # with -o: the catalog says where)
+    assert catalog.loc[feature, "attribution_logo"] == str(folder / f"feature_{feature}.png")
     page = gi.report.write_report(run_copy, figures=False).read_text()
     assert f"assets/attribution/feature_{feature}.png" in page
     assert (run_copy / "report" / "assets" / "attribution" / f"feature_{feature}.png").is_file()
-    if len(groups):
-        assert f"{best['consensus']} at {int(best['offset'])} to" in page
 
 
 def test_intervene_refuses_other_weights(small_run, capsys):

@@ -22,7 +22,8 @@ from genointerp.errors import GenointerpError
 
 class RuleModel(BaseHTTPRequestHandler):
     """``/v1/chat/completions``: a known feature is labelled with its best concept; every
-    third other feature gets an unreadable answer, the rest 'none'."""
+    third other feature gets an unreadable answer, the rest 'none'; model 'deny' gets
+    HTTP 401, and the second request of a run HTTP 500."""
 
     seen: list[dict] = []
 
@@ -31,6 +32,9 @@ class RuleModel(BaseHTTPRequestHandler):
         RuleModel.seen.append(
             {"path": self.path, "auth": self.headers.get("Authorization"), **body}
         )
+        if body["model"] == "deny" or len(RuleModel.seen) == 2:  # a bad key; a hiccup
+            self.send_error(401 if body["model"] == "deny" else 500, "no")
+            return
         prompt = body["messages"][-1]["content"]
         feature = int(re.search(r"feature (\d+)", prompt)[1])
         concept = re.search(r"best-matching concept: (\w+)", prompt)
@@ -88,6 +92,9 @@ def test_drafts_from_an_endpoint_are_scored_like_built_in_labels(
     assert first["path"] == "/v1/chat/completions" and first["auth"] == "Bearer secret"
     assert first["model"] == "rule" and first["temperature"] == 0
     assert "concepts: " in first["messages"][-1]["content"]
+    hiccup = int(re.search(r"feature (\d+)", RuleModel.seen[1]["messages"][-1]["content"])[1])
+    assert alive.loc[hiccup, "lm_label"] == "no answer"  # logged, the others still drafted
+    alive = alive.drop(index=hiccup)
     known = alive[alive["class"] == "known"]
     assert (known["lm_label"] == known["best_concept"].str.replace("_", " ")).all()
     # the same claim gets the same score whoever wrote it: the scoring is the built-in one
@@ -99,6 +106,11 @@ def test_drafts_from_an_endpoint_are_scored_like_built_in_labels(
     odd = others[others.index % 3 == 0]
     assert (odd["lm_label"] == "something odd, no claim").all()
     assert "language-model drafts" in capsys.readouterr().out
+
+
+def test_a_refused_request_names_the_status_and_the_fix(endpoint):
+    with pytest.raises(GenointerpError, match="HTTP 401.*check --lm-model"):
+        gi.rank.Endpoint(endpoint, "deny").complete("system", "user")
 
 
 def test_an_unreachable_endpoint_is_a_clear_error():

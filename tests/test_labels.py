@@ -131,3 +131,12 @@ def test_evidence_columns_join_the_catalog_files(run_copy):
         list(again.columns).count("label_score") == 1
         and again.set_index("feature").loc[3, "label_score"] == 0.5
     )
+    # update: only the given features change, the others keep what earlier calls wrote
+    gi.rank.add_evidence(catalog, pd.DataFrame({"feature": [4], "label_score": [0.3]}), update=True)
+    updated = pd.read_csv(catalog / "catalog.tsv", sep="\t").set_index("feature")
+    assert updated.loc[[3, 4, 5], "label_score"].tolist() == [0.5, 0.3, 0.2]
+    obs = anndata.read_h5ad(catalog / "catalog.h5ad").obs.set_index("feature")
+    assert obs.loc[[3, 4, 5], "label_score"].tolist() == [0.5, 0.3, 0.2]
+    gi.rank.add_evidence(catalog, pd.DataFrame({"feature": [4], "label_score": [0.9]}))
+    replaced = pd.read_csv(catalog / "catalog.tsv", sep="\t").set_index("feature")
+    assert replaced.loc[4, "label_score"] == 0.9 and np.isnan(replaced.loc[3, "label_score"])

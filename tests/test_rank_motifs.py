@@ -54,7 +54,7 @@ def candidates_table() -> pd.DataFrame:
     )
 
 
-def testmotif_concepts_become_motifs(known):
+def test_motif_concepts_become_motifs(known):
     assert [m.id for m in known][:4] == [
         "shine_dalgarno",
         "sigma70_minus10",
@@ -102,7 +102,7 @@ def test_without_memelite_background_the_builtin_comparison_runs(known):
     pd.testing.assert_frame_equal(hits, builtin)
 
 
-def test_nomotif_concepts_or_candidates_gives_empty_matches(known):
+def test_no_motif_concepts_or_candidates_gives_empty_matches(known):
     settings = gi.rank.RankSettings()
     empty = _motif_matches([], planted_pwms(), known, [], settings)
     assert empty.empty and list(empty.columns) == ["feature", "motif_match", "motif_p", "motif_q"]

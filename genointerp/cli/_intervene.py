@@ -101,7 +101,7 @@ def register(sub) -> None:
         "(e.g. http://localhost:8000/v1; API key from $GENOINTERP_LM_API_KEY); the drafts "
         "are scored the same way, as lm_label and lm_label_score",
     )
-    label.add_argument("--lm-model", default="", help="the endpoint's model name")
+    label.add_argument("--lm-model", default="", help="the endpoint's model name (needed)")
     label.add_argument(
         "--lm-max",
         type=int,
@@ -250,11 +250,15 @@ def _ablation_into_catalog(folder: Path, table) -> None:
 
     catalog = pd.read_csv(folder / "catalog.tsv", sep="\t").set_index("feature")
     best = catalog["best_concept"]
+    leaders = {}
+    if (folder / "families.tsv").is_file():
+        rows = pd.read_csv(folder / "families.tsv", sep="\t").set_index("family")
+        leaders = rows["best_feature"].astype(int).to_dict()
     singles, families = [], []
     for target, group in table.groupby("target"):
         members = [int(f) for f in str(group["features"].iloc[0]).split(",")]
         if str(target).startswith(FAMILY):
-            leader = catalog.loc[members, "test_element_f1"].idxmax()
+            leader = leaders.get(int(str(target)[len(FAMILY) :]), members[0])
             own = group[group["concept"] == best.get(leader)]
             row = own.iloc[0] if len(own) else group.loc[group["selectivity"].idxmax()]
             for member in members:
@@ -280,8 +284,8 @@ def _ablation_into_catalog(folder: Path, table) -> None:
             }
         )
     for rows in (singles, families):
-        if rows:
-            add_evidence(folder, pd.DataFrame(rows))
+        if rows:  # an update: features ablated in earlier calls keep their numbers
+            add_evidence(folder, pd.DataFrame(rows), update=True)
 
 
 def _steer(args: argparse.Namespace) -> int:
@@ -297,32 +301,36 @@ def _steer(args: argparse.Namespace) -> int:
     prompts = random_prompts(genome, args.prompts, model.default_min_context + 1, args.seed)
     features = [int(f) for f in args.features.split(",")]
     words = [w for w in args.words.split(",") if w]
+    annotators = [a for a in args.annotators.split(",") if a]
+    strengths = [float(s) for s in args.strengths.split(",")]
+    measure = args.measure or (f"word_{words[0]}" if words else "mean_orf")
+    _check_measure(measure, words, annotators)
     result = steer(
         model,
         sae,
         layer,
         features,
         prompts,
-        [float(s) for s in args.strengths.split(",")],
+        strengths,
         mode=args.mode,
         maxima=maxima,
         length=args.length,
         words=words,
-        annotators=[a for a in args.annotators.split(",") if a],
+        annotators=annotators,
         seed=args.seed,
     )
     out = Path(args.output or run.path / "intervene")
     out.mkdir(parents=True, exist_ok=True)
     name = f"steer_{'_'.join(map(str, features))}_{args.mode}"
-    result.table.to_csv(out / f"{name}.tsv", sep="\t", index=False, float_format="%.5g")
     dose = result.dose_response()
-    dose.to_csv(out / f"{name}_dose.tsv", sep="\t", index=False, float_format="%.5g")
+    for path, frame in ((f"{name}.tsv", result.table), (f"{name}_dose.tsv", dose)):
+        with atomic_open(out / path) as handle:
+            frame.to_csv(handle, sep="\t", index=False, float_format="%.5g")
     with atomic_open(out / f"{name}.fa") as handle:
         for (strength, prompt), seq in result.sequences.items():
             label = "none" if strength == "none" else f"{args.mode}={strength:g}"
             handle.write(f">edit={label} prompt={prompt}\n{seq}\n")
     print(dose.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    measure = args.measure or (f"word_{words[0]}" if words else "mean_orf")
     effect = result.effect(measure)
     print(
         f"{measure}: {effect['unsteered']:.3g} unsteered -> {effect['steered']:.3g} at the "
@@ -331,11 +339,30 @@ def _steer(args: argparse.Namespace) -> int:
     )
     if run.has("catalog"):
         evidence = {f"steering_{k}": v for k, v in effect.items() if k != "steered"}
-        add_evidence(
-            run.file("catalog"), pd.DataFrame([{"feature": f, **evidence} for f in features])
+        evidence["steering_edit"] = (
+            f"{args.mode} at {max(strengths):g}x max on {','.join(map(str, features))}"
         )
+        rows = pd.DataFrame([{"feature": f, **evidence} for f in features])
+        add_evidence(run.file("catalog"), rows, update=True)
     print(f"-> {out / name}.tsv, _dose.tsv, .fa")
-    return 0
+    return 0 if pd.notna(effect["steered"]) else 1
+
+
+MEASURES = ("mean_orf", "longest_orf", "orf_coverage_300", "period3", "gc")
+
+
+def _check_measure(measure: str, words: list[str], annotators: list[str]) -> None:
+    """Refuse a --measure the steering will not produce, before any generation."""
+    from ..errors import GenointerpError
+
+    known = [*MEASURES, *(f"word_{w}" for w in words)]
+    if measure in known or any(measure.startswith(f"{a}_") for a in annotators):
+        return
+    raise GenointerpError(
+        f"--measure {measure!r} is not measured; choose one of {', '.join(known)}"
+        + (", or an annotator's column (aragorn_tRNA, barrnap_rRNA, ...)" if annotators else "")
+        + ". Fix: pass --words W for word_W, or --annotators for their columns"
+    )
 
 
 def _attribute(args: argparse.Namespace) -> int:
@@ -357,6 +384,13 @@ def _attribute(args: argparse.Namespace) -> int:
     else:
         targets = _candidate_leaders(folder)
     targets = targets[: args.max_features]
+    if not targets:
+        from ..errors import GenointerpError
+
+        raise GenointerpError(
+            f"{folder}: no candidate novel feature to attribute. Fix: name features with "
+            "--features F,F"
+        )
     path = motif_file(args.motifs)
     motifs = motif_concepts(tracks) + (read_meme(path) if path else [])  # bacterial ones too
     out = Path(args.output or run.path / "intervene") / "attribution"
@@ -374,13 +408,16 @@ def _attribute(args: argparse.Namespace) -> int:
         fig = offscreen_figure((7.5, 2.0))
         attribution_logo(found, ax=fig.add_subplot())
         save_figure(fig, out / f"feature_{feature}.png", dpi=100)
-        rows.append(attribution_row(feature, groups, len(mine)))
+        row = attribution_row(feature, groups, len(mine))
+        row["attribution_logo"] = str((out / f"feature_{feature}.png").resolve())
+        rows.append(row)
     table = pd.DataFrame(rows)
     with atomic_open(out / "attribution.tsv") as handle:
         table.to_csv(handle, sep="\t", index=False, float_format="%.4g")
-    if not table.empty:
-        add_evidence(folder, table)
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if not table.empty:  # an update: features attributed in earlier calls keep theirs
+        add_evidence(folder, table, update=True)
+        shown = table.drop(columns="attribution_logo")
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print(f"-> {out} (attribution.tsv, feature_<id>.png logos, feature_<id>_seqlets.tsv)")
     return 0
 
@@ -405,8 +442,16 @@ def attribution_row(feature: int, groups, sites: int) -> dict:
     and its closest motif."""
     import pandas as pd
 
-    if groups.empty:
-        return {"feature": feature, "attribution_sites": sites, "attribution_share": 0.0}
+    if groups.empty:  # no seqlet group shared by enough sites: no core to report
+        return {
+            "feature": feature,
+            "attribution_sites": sites,
+            "attribution_core": None,
+            "attribution_offset": float("nan"),
+            "attribution_share": 0.0,
+            "attribution_match": None,
+            "attribution_q": float("nan"),
+        }
     main = groups.sort_values(["seqlets", "length"], ascending=False).iloc[0]
     match = main["match"]
     return {
@@ -464,6 +509,12 @@ def _label(args: argparse.Namespace) -> int:
     evidence = scores.rename(columns={"score": "label_score"})[["feature", "label", "label_score"]]
     add_evidence(folder, evidence)
     if args.lm_endpoint:
+        if not args.lm_model:
+            from ..errors import GenointerpError
+
+            raise GenointerpError(
+                "--lm-endpoint needs --lm-model (the model name the endpoint serves)"
+            )
         drafts = _draft(args, table, top, tracks)
         lm = score_labels(
             drafts, features, tracks, genome, split, positions=args.positions, seed=args.seed

@@ -258,7 +258,7 @@ def _plan(groups, density, controls: int, group_controls: int, seed: int):
     taken = sorted({f for fs in groups.values() for f in fs})
     edits = {("target", name, 0): fs for name, fs in groups.items()}
     if any(len(fs) == 1 for fs in groups.values()):
-        for f in control_pool(density, controls, exclude=taken):
+        for f in control_pool(density, controls, exclude=taken, seed=seed):
             edits[("feature", str(int(f)), 0)] = [int(f)]
     for i, (name, fs) in enumerate(groups.items()):
         if len(fs) > 1:

@@ -70,6 +70,12 @@ class Endpoint:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.loads(response.read())
+        except urllib.error.HTTPError as err:  # the server answered, with an error
+            detail = " ".join(err.read()[:300].decode("utf-8", "replace").split())[:200]
+            raise GenointerpError(
+                f"language model endpoint {url} answered HTTP {err.code}: {detail}. Fix: check "
+                f"--lm-model ({self.model!r}) and the key in ${API_KEY_ENV}"
+            ) from err
         except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as err:
             raise GenointerpError(
                 f"language model endpoint {url}: {err}. Fix: check --lm-endpoint (an "
@@ -133,7 +139,13 @@ def draft_labels(
     *,
     progress: bool = True,
 ) -> list[Label]:
-    """One drafted label per row of ``table`` (catalog rows), asked of ``endpoint``."""
+    """One drafted label per row of ``table`` (catalog rows), asked of ``endpoint``.
+
+    A failed first request raises (the endpoint or its settings are wrong); a later failed
+    request is logged and its feature gets an unscored draft, so one error does not lose
+    the others."""
+    import logging
+
     from tqdm.auto import tqdm
 
     by_feature = dict(tuple(top_sites.groupby("feature"))) if top_sites is not None else {}
@@ -142,7 +154,14 @@ def draft_labels(
     for row in tqdm(rows, desc="draft labels", unit="feature", disable=not progress):
         feature = int(row["feature"])
         prompt = evidence_text(row, by_feature.get(feature), concepts)
-        labels.append(parse_draft(feature, endpoint.complete(SYSTEM, prompt), concepts))
+        try:
+            answer = endpoint.complete(SYSTEM, prompt)
+        except GenointerpError as err:
+            if not labels:
+                raise
+            logging.getLogger(__name__).warning("feature %d: no draft (%s)", feature, err)
+            answer = "no answer | none"
+        labels.append(parse_draft(feature, answer, concepts))
     return labels
 
 

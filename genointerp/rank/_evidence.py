@@ -14,9 +14,11 @@ from .._atomic import atomic_path
 from ..errors import GenointerpError
 
 
-def add_evidence(folder: str | Path, columns: pd.DataFrame) -> list[str]:
+def add_evidence(folder: str | Path, columns: pd.DataFrame, *, update: bool = False) -> list[str]:
     """Merge ``columns`` (a ``feature`` column and the new ones) into the catalog in
-    ``folder``; existing columns of the same names are replaced.  Returns the names added."""
+    ``folder``.  Existing columns of the same names are replaced, or with ``update`` only
+    the given features' values are (the others keep theirs: evidence gathered over several
+    calls, one feature set at a time).  Returns the names added."""
     import anndata
 
     folder = Path(folder)
@@ -28,7 +30,10 @@ def add_evidence(folder: str | Path, columns: pd.DataFrame) -> list[str]:
     names = [c for c in columns.columns if c != "feature"]
     new = columns.drop_duplicates("feature").set_index("feature")[names]
     table = pd.read_csv(tsv, sep="\t")
+    old = table.set_index("feature")[[c for c in names if c in table]]
     table = table.drop(columns=[c for c in names if c in table])
+    if update and len(old.columns):  # the given features' values over the old ones
+        new = new.combine_first(old.loc[~old.index.isin(new.index)])[names]
     table = table.join(new, on="feature")
     with atomic_path(tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False, float_format="%.8g")

@@ -239,15 +239,19 @@ def _copy_logos(run: RunDir, data: ReportData, assets: Path) -> None:
 
 def _copy_attributions(run: RunDir, data: ReportData, assets: Path) -> set[int]:
     """Copy the attribution logos of the shown features (``genointerp intervene
-    attribute``, written to ``RUN/intervene/attribution``); returns their features."""
+    attribute``: the catalog's ``attribution_logo``, else ``RUN/intervene/attribution``);
+    returns their features."""
     folder = run.path / "intervene" / "attribution"
     copied = set()
-    for feature in [*data.known["feature"], *data.candidates["feature"]]:
-        logo = folder / f"feature_{int(feature)}.png"
+    for row in [*data.known.to_dict("records"), *data.candidates.to_dict("records")]:
+        feature = int(row["feature"])
+        logo = folder / f"feature_{feature}.png"
+        if isinstance(row.get("attribution_logo"), str) and Path(row["attribution_logo"]).is_file():
+            logo = Path(row["attribution_logo"])
         if logo.is_file():
             (assets / "attribution").mkdir(exist_ok=True)
-            _copy(logo, assets / "attribution" / logo.name)
-            copied.add(int(feature))
+            _copy(logo, assets / "attribution" / f"feature_{feature}.png")
+            copied.add(feature)
     return copied
 
 
