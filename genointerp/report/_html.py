@@ -319,9 +319,10 @@ def _intervention_facts(row: dict) -> list[tuple[str, str]]:
         facts.append(
             (
                 "steering",
-                f"{row['steering_measure']} {_fmt(row.get('steering_unsteered'))} unsteered, "
-                f"{_fmt(row.get('steering_effect'))} more at the highest strength (dose-response "
-                f"rho = {_fmt(row.get('steering_rho'))}); other features' activity changed "
+                f"{row.get('steering_edit', 'steered')}: {row['steering_measure']} "
+                f"{_fmt(row.get('steering_unsteered'))} unsteered, changed by "
+                f"{_signed(row.get('steering_effect'))} (dose-response rho = "
+                f"{_fmt(row.get('steering_rho'))}); other features' activity changed "
                 f"{_fmt(row.get('steering_others_change'))} (noise "
                 f"{_fmt(row.get('steering_others_noise'))})",
             )
@@ -440,6 +441,10 @@ def _footer(data) -> str:
 
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not (isinstance(value, float) and math.isnan(value))
+
+
+def _signed(value) -> str:
+    return f"{value:+.3g}" if _is_number(value) else _fmt(value)
 
 
 def _fmt(value) -> str:
