@@ -154,7 +154,7 @@ def steer(run, catalog, labels, args) -> pd.DataFrame:
         phase = phase.sort_values("test_element_f1", ascending=False)
         picks["codon position 1"] = [int(phase.iloc[0]["feature"])]
     words = [k.split()[1] for k in picks if k.startswith("candidate")]
-    tables = []
+    tables, effects = [], []
     for name, features in picks.items():
         result = gi.intervene.steer(
             model,
@@ -171,6 +171,12 @@ def steer(run, catalog, labels, args) -> pd.DataFrame:
         dose.insert(0, "target", name)
         dose.insert(1, "feature", features[0])
         tables.append(dose)
+        own = [f"word_{name.split()[1]}"] if name.startswith("candidate") else []
+        for measure in [*own, "mean_orf", "period3", "gc"]:
+            effects.append({"target": name, **result.effect(measure)})
+    effect = pd.DataFrame(effects)
+    effect.to_csv(args.work / "steer_effects.tsv", sep="\t", index=False, float_format="%.5g")
+    print(effect.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return pd.concat(tables, ignore_index=True)
 
 

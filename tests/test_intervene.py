@@ -205,7 +205,7 @@ def test_steering_a_planted_feature_sets_what_is_generated():
     """The repeat model copies the last base; clamping the C feature high makes it write C
     whatever the prompt, in proportion to the clamp (a dose-response)."""
     model, sae = RepeatModel(gain=20.0), identity_sae()
-    prompts = ["ACGTACGTAAAAAAAA", "ACGTACGTTTTTTTTT"]
+    prompts = ["ACGTACGTAAAAAAAA", "ACGTACGTTTTTTTTT"] * 3
     free = gi.intervene.generate(model, prompts, 50, seed=1)
     assert free[0] == "A" * 50 and free[1] == "T" * 50  # gain 20: repeats with p = 1 - 6e-9
     result = gi.intervene.steer(
@@ -233,6 +233,10 @@ def test_steering_a_planted_feature_sets_what_is_generated():
     effect = result.effect("word_CCCC")
     assert effect["unsteered"] == 0 and effect["effect"] == dose.loc[3.0, "word_CCCC"]
     assert effect["rho"] > 0.8 and effect["others_change"] == 1.0
+    # six prompts, all raised: the signed-rank test's smallest two-sided p, 2 / 2**6
+    assert effect["p_value"] == pytest.approx(2 / 2**6)
+    # no stop in A, T or C runs: the longest ORF is the same steered or not, so no test
+    assert np.isnan(result.effect("longest_orf")["p_value"])
     assert effect["others_noise"] == 0  # the next seed repeats the prompt's last base too
 
 

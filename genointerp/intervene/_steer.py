@@ -95,9 +95,11 @@ class SteeringResult:
     def effect(self, measure: str) -> dict:
         """How ``measure`` answers the edit: its unsteered mean, its mean at the highest
         strength and their difference (``effect``), the Spearman correlation of strength and
-        measure over the steered samples (``rho``, the dose-response), and at the highest
-        strength the relative change of the other features' activity (``others_change``)
-        beside its noise floor (``others_noise``: the next-seed unsteered samples)."""
+        measure over the steered samples (``rho``, the dose-response), the Wilcoxon
+        signed-rank p of the per-prompt differences between the highest strength and the
+        unsteered output (``p_value``; NaN under 6 prompts), and at the highest strength the
+        relative change of the other features' activity (``others_change``) beside its noise
+        floor (``others_noise``: the next-seed unsteered samples)."""
         from scipy.stats import spearmanr
 
         table = self.table
@@ -111,15 +113,29 @@ class SteeringResult:
         unsteered = table[table["edit"] == UNSTEERED][measure].mean()
         varies = steered["strength"].nunique() > 1 and steered[measure].nunique() > 1
         rho = spearmanr(steered["strength"], steered[measure])[0] if varies else np.nan
+        base = table[table["edit"] == UNSTEERED].set_index("prompt")[measure]
+        paired = (top.set_index("prompt")[measure] - base.reindex(top["prompt"])).dropna()
         return {
             "measure": measure,
             "unsteered": float(unsteered),
             "steered": float(top[measure].mean()),
             "effect": float(top[measure].mean() - unsteered),
             "rho": float(rho),
+            "p_value": _signed_rank(paired.to_numpy()),
             "others_change": _mean(top, "others_change"),
             "others_noise": _mean(table[table["edit"] == TWIN], "others_change"),
         }
+
+
+def _signed_rank(differences: np.ndarray, min_prompts: int = 6) -> float:
+    """Two-sided Wilcoxon signed-rank p of per-prompt differences (steered - unsteered, the
+    same prompt and seed); NaN with fewer than ``min_prompts`` prompts (p cannot go below
+    2 / 2**n) or when every difference is 0."""
+    from scipy.stats import wilcoxon
+
+    if len(differences) < min_prompts or not np.any(differences):
+        return float("nan")
+    return float(wilcoxon(differences).pvalue)
 
 
 def _mean(table: pd.DataFrame, column: str) -> float:

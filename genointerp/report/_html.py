@@ -322,7 +322,8 @@ def _intervention_facts(row: dict) -> list[tuple[str, str]]:
                 f"{row.get('steering_edit', 'steered')}: {row['steering_measure']} "
                 f"{_fmt(row.get('steering_unsteered'))} unsteered, changed by "
                 f"{_signed(row.get('steering_effect'))} (dose-response rho = "
-                f"{_fmt(row.get('steering_rho'))}); other features' activity changed "
+                f"{_fmt(row.get('steering_rho'))}, paired p = {_fmt(row.get('steering_p_value'))})"
+                "; other features' activity changed "
                 f"{_fmt(row.get('steering_others_change'))} (noise "
                 f"{_fmt(row.get('steering_others_noise'))})",
             )
