@@ -6,7 +6,8 @@ the geometry of the codon family.  Each part caches its output in --work.
 Parts (``--parts``, default all):
 - ``ablate``: the best known feature of each concept and three candidates, ablated on
   E. coli's test blocks, against a pool of density-matched controls;
-- ``families``: the three largest known families, each ablated as one on the test blocks,
+- ``families``: the first three known families of families.tsv (all their members, as
+  ``genointerp intervene ablate --families`` does), each ablated as one on the test blocks,
   against 8 control groups of its size (each member density-matched);
 - ``steer``: the best CDS feature and the best codon-position feature clamped at 0-4x
   their maximum, and three candidates with a consensus word pushed the same way, from
@@ -112,9 +113,10 @@ def ablate(run, catalog, labels, args) -> pd.DataFrame:
 
 
 def families(run, catalog, labels, args) -> pd.DataFrame:
-    known = catalog[catalog["class"] == "known"].groupby("family")["feature"].apply(list)
-    biggest = known[known.map(len).sort_values(ascending=False).index[:3]]
-    groups = {f"family {f}": members for f, members in biggest.items()}
+    from genointerp.cli._intervene import _known_families
+
+    # what 'genointerp intervene ablate --families' ablates: the first three known families
+    groups = dict(list(_known_families(run.file("catalog")).items())[:3])
     found = test_block_ablation(run, groups, args.positions, group_controls=8)
     found.group_controls.to_csv(args.work / "families_controls.tsv", sep="\t", index=False)
     return found.table

@@ -208,7 +208,7 @@ def _ablate(args: argparse.Namespace) -> int:
     )
     out = result.write(args.output or run.path / "intervene")
     print(
-        f"ablation of {len(targets)} features on {result.positions:,} positions "
+        f"ablation of {len(targets)} targets on {result.positions:,} positions "
         f"(clean {result.clean_bits:.3f} bits/nt) -> {out / 'ablation.tsv'}"
     )
     if run.has("catalog"):
@@ -334,7 +334,8 @@ def _steer(args: argparse.Namespace) -> int:
     effect = result.effect(measure)
     print(
         f"{measure}: {effect['unsteered']:.3g} unsteered -> {effect['steered']:.3g} at the "
-        f"highest strength (rho {effect['rho']:.2f}); other features' activity changed "
+        f"highest strength (rho {effect['rho']:.2f}, paired p {effect['p_value']:.2g}); other "
+        "features' activity changed "
         f"{effect['others_change']:.2f} (noise floor {effect['others_noise']:.2f})"
     )
     if run.has("catalog"):
@@ -405,8 +406,8 @@ def _attribute(args: argparse.Namespace) -> int:
         groups = seqlet_motifs(found, motifs)
         with atomic_open(out / f"feature_{feature}_seqlets.tsv") as handle:
             groups.to_csv(handle, sep="\t", index=False, float_format="%.4g")
-        fig = offscreen_figure((7.5, 2.0))
-        attribution_logo(found, ax=fig.add_subplot())
+        fig = offscreen_figure((6.4, 2.0))
+        attribution_logo(found, span=30, ax=fig.add_subplot())
         save_figure(fig, out / f"feature_{feature}.png", dpi=100)
         row = attribution_row(feature, groups, len(mine))
         row["attribution_logo"] = str((out / f"feature_{feature}.png").resolve())
