@@ -62,7 +62,7 @@ def attribution_logo(
                 ax.add_patch(_letter_patch(ALPHABET[letter], first + i, down, -height))
     top = max(float(np.clip(mean, 0, None).sum(1).max()), 1e-6)
     bottom = min(float(np.clip(mean, None, 0).sum(1).min()), 0.0)
-    ax.set_xlim(first - 0.5, 0.5)
+    ax.set_xlim(first - 0.5, 1.0)  # room after the site's letter
     ax.set_ylim(bottom - 0.05 * (top - bottom), top * 1.05)
     ax.axhline(0, color="0.6", linewidth=0.6)
     ax.set_xticks([x for x in range(first, 1) if x % 5 == 0])
