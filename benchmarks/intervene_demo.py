@@ -123,7 +123,7 @@ def families(run, catalog, labels, args) -> pd.DataFrame:
 
 
 def attribute(run, catalog, labels, args) -> pd.DataFrame:
-    from genointerp.cli._intervene import _candidate_leaders, attribution_row
+    from genointerp.cli._intervene import _candidate_leaders
 
     model, sae, layer = model_and_sae(run)
     genome = run.genome()
@@ -138,7 +138,8 @@ def attribute(run, catalog, labels, args) -> pd.DataFrame:
         groups = gi.intervene.seqlet_motifs(found, motifs)
         groups.to_csv(args.work / f"attribute_{feature}.tsv", sep="\t", index=False)
         word = next((lab.word for lab in labels if lab.feature == feature), None)
-        rows.append({**attribution_row(feature, groups, len(mine)), "label_word": word})
+        row = gi.intervene.attribution_row(feature, groups, len(mine))
+        rows.append({**row, "label_word": word})
     return pd.DataFrame(rows)
 
 

@@ -235,7 +235,7 @@ def test_the_report_shows_intervention_evidence(run_copy):
 def test_a_features_main_seqlet_group_becomes_its_evidence():
     """The group most sites share is the feature's core; its motif counts as a match only
     at q <= 0.05, and the report says which."""
-    from genointerp.cli._intervene import attribution_row
+    from genointerp.intervene import attribution_row
     from genointerp.report._html import _intervention_facts
 
     groups = pd.DataFrame(

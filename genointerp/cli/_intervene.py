@@ -257,32 +257,20 @@ def _ablation_into_catalog(folder: Path, table) -> None:
     singles, families = [], []
     for target, group in table.groupby("target"):
         members = [int(f) for f in str(group["features"].iloc[0]).split(",")]
-        if str(target).startswith(FAMILY):
-            leader = leaders.get(int(str(target)[len(FAMILY) :]), members[0])
-            own = group[group["concept"] == best.get(leader)]
-            row = own.iloc[0] if len(own) else group.loc[group["selectivity"].idxmax()]
-            for member in members:
-                families.append(
-                    {
-                        "feature": member,
-                        "ablation_family_concept": row["concept"],
-                        "ablation_family_selectivity": row["selectivity"],
-                        "ablation_family_z": row["z"],
-                        "ablation_family_p": row["p_value"],
-                    }
-                )
-            continue
-        own = group[group["concept"] == best.get(members[0])]
+        is_family = str(target).startswith(FAMILY)
+        leader = members[0]  # a single feature; a family's best feature when it has one
+        if is_family:
+            leader = leaders.get(int(str(target)[len(FAMILY) :]), leader)
+        own = group[group["concept"] == best.get(leader)]
         row = own.iloc[0] if len(own) else group.loc[group["selectivity"].idxmax()]
-        singles.append(
-            {
-                "feature": members[0],
-                "ablation_concept": row["concept"],
-                "ablation_selectivity": row["selectivity"],
-                "ablation_z": row["z"],
-                "ablation_p": row["p_value"],
-            }
-        )
+        prefix = "ablation_family_" if is_family else "ablation_"
+        evidence = {
+            f"{prefix}concept": row["concept"],
+            f"{prefix}selectivity": row["selectivity"],
+            f"{prefix}z": row["z"],
+            f"{prefix}p": row["p_value"],
+        }
+        (families if is_family else singles).extend({"feature": m, **evidence} for m in members)
     for rows in (singles, families):
         if rows:  # an update: features ablated in earlier calls keep their numbers
             add_evidence(folder, pd.DataFrame(rows), update=True)
@@ -349,12 +337,10 @@ def _steer(args: argparse.Namespace) -> int:
     return 0 if pd.notna(effect["steered"]) else 1
 
 
-MEASURES = ("mean_orf", "longest_orf", "orf_coverage_300", "period3", "gc")
-
-
 def _check_measure(measure: str, words: list[str], annotators: list[str]) -> None:
     """Refuse a --measure the steering will not produce, before any generation."""
     from ..errors import GenointerpError
+    from ..intervene import MEASURES
 
     known = [*MEASURES, *(f"word_{w}" for w in words)]
     if measure in known or any(measure.startswith(f"{a}_") for a in annotators):
@@ -372,7 +358,7 @@ def _attribute(args: argparse.Namespace) -> int:
 
     from .._atomic import atomic_open
     from ..datasets import motif_file
-    from ..intervene import attribute, seqlet_motifs
+    from ..intervene import attribute, attribution_row, seqlet_motifs
     from ..pl import attribution_logo
     from ..pl._common import offscreen_figure, save_figure
     from ..rank import add_evidence, motif_concepts, read_meme
@@ -437,35 +423,6 @@ def _candidate_leaders(folder: Path) -> list[int]:
     return novel["feature"].astype(int).tolist()
 
 
-def attribution_row(feature: int, groups, sites: int) -> dict:
-    """The catalog's attribution columns for one feature: its main seqlet group (the one
-    most sites share) with the group's consensus, offset from the site, share of the sites,
-    and its closest motif."""
-    import pandas as pd
-
-    if groups.empty:  # no seqlet group shared by enough sites: no core to report
-        return {
-            "feature": feature,
-            "attribution_sites": sites,
-            "attribution_core": None,
-            "attribution_offset": float("nan"),
-            "attribution_share": 0.0,
-            "attribution_match": None,
-            "attribution_q": float("nan"),
-        }
-    main = groups.sort_values(["seqlets", "length"], ascending=False).iloc[0]
-    match = main["match"]
-    return {
-        "feature": feature,
-        "attribution_sites": sites,
-        "attribution_core": main["consensus"],
-        "attribution_offset": int(main["offset"]),
-        "attribution_share": main["seqlets"] / sites,
-        "attribution_match": None if pd.isna(match) else f"{match} {main['match_name']}",
-        "attribution_q": main["q_value"],
-    }
-
-
 def random_prompts(genome, n: int, length: int, seed: int) -> list[str]:
     """``n`` random windows of ``length`` nt of the genome, '+' strand."""
     import numpy as np
@@ -489,6 +446,10 @@ def _label(args: argparse.Namespace) -> int:
     from ..features import FeatureActivations
     from ..rank import add_evidence, make_labels, score_labels
 
+    if args.lm_endpoint and not args.lm_model:
+        from ..errors import GenointerpError
+
+        raise GenointerpError("--lm-endpoint needs --lm-model (the model name the endpoint serves)")
     run = RunDir(args.run)
     folder = run.file("catalog")
     table = pd.read_csv(folder / "catalog.tsv", sep="\t")
@@ -510,12 +471,6 @@ def _label(args: argparse.Namespace) -> int:
     evidence = scores.rename(columns={"score": "label_score"})[["feature", "label", "label_score"]]
     add_evidence(folder, evidence)
     if args.lm_endpoint:
-        if not args.lm_model:
-            from ..errors import GenointerpError
-
-            raise GenointerpError(
-                "--lm-endpoint needs --lm-model (the model name the endpoint serves)"
-            )
         drafts = _draft(args, table, top, tracks)
         lm = score_labels(
             drafts, features, tracks, genome, split, positions=args.positions, seed=args.seed

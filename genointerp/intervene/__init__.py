@@ -21,12 +21,14 @@ from ._attribute import (
     Attribution,
     FeatureScore,
     attribute,
+    attribution_row,
     one_hot,
     seqlet_motifs,
     site_windows,
 )
 from ._edit import FeatureEdit, ablate, add, clamp, edit_function, scaled
 from ._steer import (
+    MEASURES,
     SteeringResult,
     annotated,
     generate,
@@ -39,10 +41,12 @@ from ._steer import (
 )
 
 __all__ = [
+    "MEASURES",
     "AblationResult",
     "Attribution",
     "FeatureScore",
     "attribute",
+    "attribution_row",
     "one_hot",
     "seqlet_motifs",
     "site_windows",

@@ -42,7 +42,7 @@ from .._atomic import atomic_open
 from ..errors import GenointerpError
 from ..models import N_INDEX, nucleotide_index, reverse_complement
 from ..sae import SAE
-from ._edit import ablate, check_spliceable, edit_function
+from ._edit import ablate, check_spliceable, edit_function, logits_and_layer
 
 
 @dataclass
@@ -313,16 +313,10 @@ def _tables(edits, scores, density: np.ndarray) -> dict[str, pd.DataFrame]:
 def _clean_pass(model, sae: SAE, layer: str, windows: Windows):
     """Clean bits per window, and each feature's firing density over the scored positions."""
     bits, fired, count = [], torch.zeros(sae.d_sae), 0
-    seen: list[torch.Tensor] = []
-
-    def keep(x: torch.Tensor) -> torch.Tensor:  # the layer's output, left as it is
-        seen[:] = [x]
-        return x
-
     for codes, targets in zip(windows.codes, windows.targets, strict=True):
-        logits = model.splice(codes[None], layer, keep)  # one pass: logits and the layer
+        logits, layer_out = logits_and_layer(model, codes[None], layer)
         bits.append(next_base_bits(logits, targets, windows.context))
-        acts = seen[0][0, windows.context : windows.context + len(targets)]
+        acts = layer_out[0, windows.context : windows.context + len(targets)]
         fired += (sae.encode(acts.float()) > 0).sum(0).float().cpu()
         count += len(targets)
     return bits, (fired / max(count, 1)).numpy()

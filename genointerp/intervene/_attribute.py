@@ -240,4 +240,39 @@ def seqlet_motifs(
     return table.sort_values("p_value", na_position="last").reset_index(drop=True)
 
 
-__all__ = ["Attribution", "FeatureScore", "attribute", "one_hot", "seqlet_motifs", "site_windows"]
+def attribution_row(feature: int, groups: pd.DataFrame, sites: int) -> dict:
+    """The catalog's attribution columns for one feature: its main seqlet group (the one
+    most sites share) with the group's consensus, offset from the site, share of the sites,
+    and its closest motif."""
+    if groups.empty:  # no seqlet group shared by enough sites: no core to report
+        return {
+            "feature": feature,
+            "attribution_sites": sites,
+            "attribution_core": None,
+            "attribution_offset": float("nan"),
+            "attribution_share": 0.0,
+            "attribution_match": None,
+            "attribution_q": float("nan"),
+        }
+    main = groups.sort_values(["seqlets", "length"], ascending=False).iloc[0]
+    match = main["match"]
+    return {
+        "feature": feature,
+        "attribution_sites": sites,
+        "attribution_core": main["consensus"],
+        "attribution_offset": int(main["offset"]),
+        "attribution_share": main["seqlets"] / sites,
+        "attribution_match": None if pd.isna(match) else f"{match} {main['match_name']}",
+        "attribution_q": main["q_value"],
+    }
+
+
+__all__ = [
+    "Attribution",
+    "FeatureScore",
+    "attribute",
+    "attribution_row",
+    "one_hot",
+    "seqlet_motifs",
+    "site_windows",
+]

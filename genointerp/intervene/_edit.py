@@ -124,6 +124,20 @@ def edit_function(
     return apply
 
 
+@torch.no_grad()
+def logits_and_layer(model, codes, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One unedited pass of ``model`` over ``codes`` ``(batch, length)``: its logits and
+    ``layer``'s output, as the SAE reads it."""
+    seen: list[torch.Tensor] = []
+
+    def keep(x: torch.Tensor) -> torch.Tensor:  # the layer's output, left as it is
+        seen[:] = [x]
+        return x
+
+    logits = model.splice(codes, layer, keep)
+    return logits, seen[0]
+
+
 def check_spliceable(layer: str) -> None:
     """A joint strand view reads two passes, so no edit of it fits in one: refused."""
     if ActivationStore.is_joint(layer):

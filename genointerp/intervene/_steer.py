@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..errors import GenointerpError
 from ..models import as_codes, reverse_complement
 from ..sae import SAE
-from ._edit import FeatureEdit, check_spliceable, edit_function, scaled
+from ._edit import FeatureEdit, check_spliceable, edit_function, logits_and_layer, scaled
 
 BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 STOPS = (b"TAA", b"TAG", b"TGA")
@@ -110,10 +110,10 @@ class SteeringResult:
             )
         steered = table[~table["edit"].isin([UNSTEERED, TWIN])]
         top = steered[steered["strength"] == steered["strength"].max()]
-        unsteered = table[table["edit"] == UNSTEERED][measure].mean()
+        base = table[table["edit"] == UNSTEERED].set_index("prompt")[measure]
+        unsteered = base.mean()
         varies = steered["strength"].nunique() > 1 and steered[measure].nunique() > 1
         rho = spearmanr(steered["strength"], steered[measure])[0] if varies else np.nan
-        base = table[table["edit"] == UNSTEERED].set_index("prompt")[measure]
         paired = (top.set_index("prompt")[measure] - base.reindex(top["prompt"])).dropna()
         return {
             "measure": measure,
@@ -215,18 +215,16 @@ def read_back(model, sae: SAE, layer: str, prompts: Sequence[str], outputs: Sequ
     by the unedited model with its prompt before it (so the first outputs have context)."""
     check_spliceable(layer)
     sae = sae.to(model.device).eval()
-    seen: list[torch.Tensor] = []
-
-    def keep(x: torch.Tensor) -> torch.Tensor:
-        seen[:] = [x]
-        return x
-
     means = []
     for prompt, output in zip(prompts, outputs, strict=True):
-        model.splice(as_codes(prompt + output), layer, keep)
-        acts = seen[0][0, len(prompt) :].float()
+        _, layer_out = logits_and_layer(model, as_codes(prompt + output), layer)
+        acts = layer_out[0, len(prompt) :].float()
         means.append(sae.encode(acts).mean(0).cpu().numpy())
     return np.stack(means)
+
+
+MEASURES = ("gc", "mean_orf", "longest_orf", "orf_coverage_300", "period3")
+"""What :func:`measure` gives every sequence (then ``word_<w>`` per word)."""
 
 
 def measure(seq: str, words: Sequence[str] = ()) -> dict:
@@ -315,6 +313,7 @@ def word_rate(seq: str, word: str) -> float:
 
 
 __all__ = [
+    "MEASURES",
     "SteeringResult",
     "annotated",
     "generate",

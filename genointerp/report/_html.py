@@ -296,25 +296,23 @@ def _intervention_facts(row: dict) -> list[tuple[str, str]]:
         score = row.get("label_score")
         scored = f" (simulation r = {_fmt(score)})" if _is_number(score) else ""
         facts.append(("label", row["label"] + scored))
-    if _is_number(row.get("ablation_selectivity")):
-        facts.append(
-            (
-                "ablation",
-                f"{_fmt(row['ablation_selectivity'])} bits/nt more loss at "
-                f"{row.get('ablation_concept')} than elsewhere (z = {_fmt(row.get('ablation_z'))},"
-                f" p = {_fmt(row.get('ablation_p'))} against features of its density)",
+    for fact, prefix, how, against in (
+        ("ablation", "ablation_", "", "features of its density"),
+        (
+            "family ablation",
+            "ablation_family_",
+            " with its whole family ablated",
+            "random groups of its size",
+        ),
+    ):
+        if _is_number(row.get(f"{prefix}selectivity")):
+            text = (
+                f"{_fmt(row[f'{prefix}selectivity'])} bits/nt more loss at "
+                f"{row.get(f'{prefix}concept')} than elsewhere{how} (z = "
+                f"{_fmt(row.get(f'{prefix}z'))}, p = {_fmt(row.get(f'{prefix}p'))} "
+                f"against {against})"
             )
-        )
-    if _is_number(row.get("ablation_family_selectivity")):
-        facts.append(
-            (
-                "family ablation",
-                f"{_fmt(row['ablation_family_selectivity'])} bits/nt more loss at "
-                f"{row.get('ablation_family_concept')} than elsewhere with its whole family "
-                f"ablated (z = {_fmt(row.get('ablation_family_z'))}, p = "
-                f"{_fmt(row.get('ablation_family_p'))} against random groups of its size)",
-            )
-        )
+            facts.append((fact, text))
     if isinstance(row.get("steering_measure"), str):
         facts.append(
             (

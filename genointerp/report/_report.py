@@ -230,11 +230,7 @@ def _figures(run: RunDir, assets: Path) -> dict[str, str]:
 
 def _copy_logos(run: RunDir, data: ReportData, assets: Path) -> None:
     folder = run.file("catalog") / "logos"
-    for feature in [*data.known["feature"], *data.candidates["feature"]]:
-        logo = folder / f"feature_{int(feature)}.png"
-        if logo.is_file():
-            (assets / "logos").mkdir(exist_ok=True)
-            _copy(logo, assets / "logos" / logo.name)
+    _copy_shown(data, assets / "logos", lambda row, name: folder / name)
 
 
 def _copy_attributions(run: RunDir, data: ReportData, assets: Path) -> set[int]:
@@ -242,15 +238,27 @@ def _copy_attributions(run: RunDir, data: ReportData, assets: Path) -> set[int]:
     attribute``: the catalog's ``attribution_logo``, else ``RUN/intervene/attribution``);
     returns their features."""
     folder = run.path / "intervene" / "attribution"
+
+    def source(row: dict, name: str) -> Path:
+        where = row.get("attribution_logo")
+        if isinstance(where, str) and Path(where).is_file():
+            return Path(where)
+        return folder / name
+
+    return _copy_shown(data, assets / "attribution", source)
+
+
+def _copy_shown(data: ReportData, target: Path, source) -> set[int]:
+    """Copy ``source(row, "feature_<id>.png")`` of every shown feature that has one into
+    ``target``; returns the features copied."""
     copied = set()
     for row in [*data.known.to_dict("records"), *data.candidates.to_dict("records")]:
         feature = int(row["feature"])
-        logo = folder / f"feature_{feature}.png"
-        if isinstance(row.get("attribution_logo"), str) and Path(row["attribution_logo"]).is_file():
-            logo = Path(row["attribution_logo"])
-        if logo.is_file():
-            (assets / "attribution").mkdir(exist_ok=True)
-            _copy(logo, assets / "attribution" / f"feature_{feature}.png")
+        name = f"feature_{feature}.png"
+        path = source(row, name)
+        if path.is_file():
+            target.mkdir(exist_ok=True)
+            _copy(path, target / name)
             copied.add(feature)
     return copied
 
